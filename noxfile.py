@@ -1,0 +1,65 @@
+"""Developer tasks. ``./dev`` bootstraps uv and nox; ``nox -l`` lists the sessions."""
+
+from __future__ import annotations
+
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.error_on_missing_interpreters = False
+
+PYTHON = "3.11"
+
+
+def _sync(session: nox.Session, *groups: str, extras: tuple[str, ...] = ()) -> None:
+    """Install the locked dependencies of ``groups`` (and the project) into the session's venv."""
+    args = ["uv", "sync", "--locked", "--no-default-groups", "--inexact"]
+    for group in groups:
+        args += ["--group", group]
+    for extra in extras:
+        args += ["--extra", extra]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
+
+
+def _kube_assets(session: nox.Session) -> str:
+    """Build (once, cached) or find kube-apiserver, etcd and helm; return their directory."""
+    # Progress goes to stderr (shown live); the directory is the last line on stdout.
+    out = session.run("python", "-m", "exoccm.testing.binaries", silent=True, stderr=None)
+    if not isinstance(out, str) or not out.strip():
+        session.error("could not build or find the control-plane binaries")
+    return str(out).strip().splitlines()[-1]
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite: unit, integration (real kube-apiserver + simulator) and e2e."""
+    _sync(session, "test")
+    assets = _kube_assets(session)
+    args = session.posargs or ["-q", "tests"]
+    session.run("pytest", *args, env={"EXOCCM_KUBE_ASSETS": assets})
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, hadolint on the Dockerfile, yamllint."""
+    _sync(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    if os.path.exists("Dockerfile"):
+        session.run("hadolint", "Dockerfile")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and the tools."""
+    _sync(session, "typecheck", "test")
+    session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def binaries(session: nox.Session) -> None:
+    """Build or find the control-plane binaries and print their directory."""
+    _sync(session)
+    session.log(_kube_assets(session))
