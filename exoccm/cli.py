@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from exoccm import __version__
+
 DESCRIPTION = """\
 exoccm: Kubernetes cloud controller manager for Exoscale.
 
@@ -14,6 +16,7 @@ from the instances they run on. Configured by environment variables (see `exoccm
 
 
 def _cmd_version(_: argparse.Namespace) -> int:
+    print(f"exoccm {__version__}")
     return 0
 
 

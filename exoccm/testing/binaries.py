@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -132,7 +133,7 @@ def from_environment() -> Assets | None:
 
 
 def _print(message: str) -> None:
-    pass
+    print(f"[exoccm binaries] {message}", file=sys.stderr, flush=True)
 
 
 def _go_env() -> dict[str, str]:
@@ -256,10 +257,11 @@ def ensure(progress: Progress = _print) -> Assets:
 
 def main() -> int:
     try:
-        ensure()
+        assets = ensure()
     except BinariesError as exc:
         _print(f"error: {exc}")
         return 1
+    print(assets.directory)
     return 0
 
 
