@@ -160,6 +160,8 @@ class ControlPlane:
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
+            # 1.37 refuses a loopback advertise address for the kubernetes Service endpoints.
+            "--endpoint-reconciler-type=none",
             f"--secure-port={self.port}",
             f"--cert-dir={self.workdir / 'pki'}",
             f"--tls-cert-file={self.pki.serving_cert}",

@@ -214,4 +214,7 @@ def test_killed_test_run_leaves_no_processes(kube_assets: binaries.Assets, tmp_p
     assert all(_alive(pid) for pid in pids)
     proc.send_signal(signal.SIGKILL)  # no atexit, no finally: only PR_SET_PDEATHSIG helps
     proc.wait()
+    proc.stdout.close()
+    assert proc.stdin is not None
+    proc.stdin.close()
     assert _wait_gone(pids) == []
