@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from exoccm import __version__
+from exoccm.sim.server import add_cli as add_sim_cli
 
 DESCRIPTION = """\
 exoccm: Kubernetes cloud controller manager for Exoscale.
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the connection details and stop at once instead of waiting for Ctrl-C",
     )
     demo.set_defaults(func=_cmd_demo)
+    add_sim_cli(sub)
     return parser
 
 

@@ -1,0 +1,194 @@
+"""Faults tests inject into the simulator, and the book that decides which call gets which.
+
+Two families of faults exist. *HTTP faults* replace or delay a call's answer (an error status,
+429 with ``Retry-After``, a hang). *Operation faults* let a write succeed at the HTTP level but
+end its Operation badly (``failure``, ``timeout``) or never (stuck ``pending``).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from exoccm.sim.constants import OPERATION_REASONS
+
+FaultKind = Literal[
+    "http",
+    "rate-limited",
+    "hang",
+    "operation-failure",
+    "operation-timeout",
+    "operation-stuck",
+]
+OPERATION_FAULT_KINDS = frozenset({"operation-failure", "operation-timeout", "operation-stuck"})
+
+# A hang longer than this would outlive any sensible client timeout and stall test teardown.
+MAX_HANG_SECONDS = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """One kind of misbehaviour; build it with the class methods, e.g. ``Fault.http(503)``."""
+
+    kind: FaultKind
+    status: int = 0
+    message: str = ""
+    retry_after: float = 0.0
+    seconds: float = 0.0
+    applied: bool = False
+    reason: str = ""
+
+    @classmethod
+    def http(cls, status: int, message: str | None = None) -> Fault:
+        """Answer with ``status`` and ``{"message": message}`` instead of serving the call."""
+        if not 400 <= status <= 599:
+            raise ValueError(f"Fault.http needs an error status 400..599, not {status!r}")
+        return cls("http", status=status, message=message or f"injected fault: HTTP {status}")
+
+    @classmethod
+    def rate_limited(cls, retry_after: float = 1.0) -> Fault:
+        """Answer 429 with a ``Retry-After`` header of ``retry_after`` seconds (rounded up)."""
+        if not math.isfinite(retry_after) or retry_after < 0:
+            raise ValueError(f"retry_after must be a finite number >= 0, not {retry_after!r}")
+        return cls("rate-limited", status=429, retry_after=retry_after)
+
+    @classmethod
+    def hang(cls, seconds: float, *, applied: bool = False) -> Fault:
+        """Hold the response for ``seconds`` of real time (or until the client disconnects).
+
+        With ``applied=False`` the call has no effect and ends with 504; with ``applied=True``
+        the call takes effect first and only its answer is late, the case where a client's
+        timeout fires although the cloud did the work.
+        """
+        if not 0 < seconds <= MAX_HANG_SECONDS:
+            raise ValueError(f"Fault.hang needs 0 < seconds <= {MAX_HANG_SECONDS}, not {seconds!r}")
+        return cls("hang", seconds=seconds, applied=applied)
+
+    @classmethod
+    def operation_failure(
+        cls, reason: str = "fault", message: str = "injected operation failure"
+    ) -> Fault:
+        """The write's Operation ends in ``failure`` with ``reason`` and ``message``."""
+        if reason not in OPERATION_REASONS:
+            raise ValueError(
+                f"unknown operation failure reason {reason!r}; use one of "
+                + ", ".join(sorted(OPERATION_REASONS))
+            )
+        return cls("operation-failure", reason=reason, message=message)
+
+    @classmethod
+    def operation_timeout(cls) -> Fault:
+        """The write's Operation ends in ``timeout``, although the change was made."""
+        return cls("operation-timeout", reason="unavailable", message="operation timed out")
+
+    @classmethod
+    def operation_stuck(cls) -> Fault:
+        """The write's Operation stays ``pending`` for ever; the change never happens."""
+        return cls("operation-stuck")
+
+    @property
+    def name(self) -> str:
+        """Short name recorded in the request log, e.g. ``http-503`` or ``operation-stuck``."""
+        return f"http-{self.status}" if self.kind == "http" else self.kind
+
+    @property
+    def affects_operation(self) -> bool:
+        return self.kind in OPERATION_FAULT_KINDS
+
+    def to_json(self) -> dict[str, Any]:
+        """The admin API's representation (see :meth:`from_json`)."""
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.kind == "http":
+            data |= {"status": self.status, "message": self.message}
+        elif self.kind == "rate-limited":
+            data["retry_after"] = self.retry_after
+        elif self.kind == "hang":
+            data |= {"seconds": self.seconds, "applied": self.applied}
+        elif self.kind == "operation-failure":
+            data |= {"reason": self.reason, "message": self.message}
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        """Build a fault from ``{"kind": ..., <arguments of the class method>}``."""
+        if not isinstance(data, dict) or data.get("kind") not in get_args(FaultKind):
+            raise ValueError(
+                'a fault is an object {"kind": ...} with kind one of '
+                + ", ".join(get_args(FaultKind))
+            )
+        args = {key: value for key, value in data.items() if key != "kind"}
+        builders: dict[str, Callable[..., Fault]] = {
+            "http": cls.http,
+            "rate-limited": cls.rate_limited,
+            "hang": cls.hang,
+            "operation-failure": cls.operation_failure,
+            "operation-timeout": cls.operation_timeout,
+            "operation-stuck": cls.operation_stuck,
+        }
+        try:
+            fault = builders[data["kind"]](**args)
+        except TypeError as error:
+            raise ValueError(f"bad arguments for a {data['kind']!r} fault: {error}") from None
+        return fault
+
+
+@dataclass(slots=True)
+class FaultRule:
+    """Inject ``fault`` into calls of ``operation_id`` (``"*"``: any) in ``zone`` (None: any)."""
+
+    operation_id: str
+    fault: Fault
+    zone: str | None = None
+    remaining: int | None = None  # None: no limit
+    probability: float | None = None  # None: every matching call
+
+    def matches(self, operation_id: str, zone: str) -> bool:
+        return (
+            self.operation_id in ("*", operation_id)
+            and (self.zone is None or self.zone == zone)
+            and self.remaining != 0
+        )
+
+
+class FaultBook:
+    """The active rules, consulted in the order they were added; the first that fires wins.
+
+    Probabilities are drawn from a generator seeded by the simulator, and only for rules that
+    match the call, so the same seed and the same sequence of calls give the same faults.
+    """
+
+    def __init__(self, rng: random.Random) -> None:
+        self._rng = rng
+        self._rules: list[FaultRule] = []
+
+    def add(self, rule: FaultRule) -> None:
+        if rule.remaining is not None and rule.remaining < 1:
+            raise ValueError(f"count must be a positive number of calls, not {rule.remaining!r}")
+        if rule.probability is not None and not 0.0 <= rule.probability <= 1.0:
+            raise ValueError(f"probability must be between 0 and 1, not {rule.probability!r}")
+        self._rules.append(rule)
+
+    def clear(self) -> None:
+        self._rules.clear()
+
+    def reseed(self, rng: random.Random) -> None:
+        self._rng = rng
+
+    def take(self, operation_id: str, zone: str, *, operation_fault: bool) -> Fault | None:
+        """The fault for this call, if any, counting it against its rule's ``count``."""
+        for rule in self._rules:
+            if rule.fault.affects_operation != operation_fault:
+                continue
+            if not rule.matches(operation_id, zone):
+                continue
+            if rule.probability is not None and self._rng.random() >= rule.probability:
+                continue
+            if rule.remaining is not None:
+                rule.remaining -= 1
+                if rule.remaining == 0:
+                    self._rules.remove(rule)
+            return rule.fault
+        return None
