@@ -12,7 +12,8 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from exoccm.durations import format_duration, parse_duration
+from exoccm.config.durations import format_go_duration as format_duration
+from exoccm.config.durations import parse_go_duration as parse_duration
 
 PREFIX = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 

@@ -1,0 +1,77 @@
+"""What the informers keep of Services and Nodes: only the fields the controllers read.
+
+Memory is dominated by cached objects, so each is projected at ingest to a small dict (plus
+``kind`` and ``apiVersion``, which Events need). Services that are not load balancers keep
+just enough to notice a finalizer to clean up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
+from exoccm.controllers.service.annotations import PREFIX
+
+Obj = dict[str, Any]
+
+_IDENTITY = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "finalizers")
+_SERVICE_SPEC = (
+    "type",
+    "loadBalancerClass",
+    "externalTrafficPolicy",
+    "healthCheckNodePort",
+    "allocateLoadBalancerNodePorts",
+)
+_PORT_FIELDS = ("name", "protocol", "port", "nodePort")
+
+
+def _identity(meta: dict[str, Any]) -> dict[str, Any]:
+    return {k: meta[k] for k in _IDENTITY if k in meta}
+
+
+def project_service(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    projected_meta = _identity(meta)
+    out: Obj = {"kind": "Service", "apiVersion": "v1", "metadata": projected_meta}
+    is_lb = spec.get("type") == "LoadBalancer"
+    out["spec"] = {k: spec[k] for k in _SERVICE_SPEC if k in spec}
+    if not is_lb and not meta.get("finalizers"):
+        return out
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k.startswith(PREFIX)}
+    if annotations:
+        projected_meta["annotations"] = annotations
+    out["spec"]["ports"] = [
+        {k: port[k] for k in _PORT_FIELDS if k in port} for port in spec.get("ports") or []
+    ]
+    load_balancer = (obj.get("status") or {}).get("loadBalancer")
+    if load_balancer:
+        out["status"] = {"loadBalancer": load_balancer}
+    return out
+
+
+def project_node(obj: Obj) -> Obj:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    projected_meta = _identity(meta)
+    if meta.get("labels"):
+        projected_meta["labels"] = dict(meta["labels"])
+    provided = (meta.get("annotations") or {}).get(PROVIDED_NODE_IP)
+    if provided:
+        projected_meta["annotations"] = {PROVIDED_NODE_IP: provided}
+    out_spec = {k: spec[k] for k in ("providerID", "taints") if k in spec}
+    node_info = status.get("nodeInfo") or {}
+    out_status: Obj = {"addresses": status.get("addresses") or []}
+    if node_info.get("systemUUID"):
+        out_status["nodeInfo"] = {"systemUUID": node_info["systemUUID"]}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is not None:
+        out_status["conditions"] = [{"type": "Ready", "status": ready.get("status")}]
+    return {
+        "kind": "Node",
+        "apiVersion": "v1",
+        "metadata": projected_meta,
+        "spec": out_spec,
+        "status": out_status,
+    }

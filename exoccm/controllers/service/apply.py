@@ -1,0 +1,130 @@
+"""Carry out a plan against the Exoscale API, keeping the zone's listing current.
+
+Every write returns the NLB as it is afterwards; that answer replaces the cached copy, so the
+next reconcile sees it without a read. When a write fails in a way that leaves its outcome
+unknown (a lost response, a timed-out operation), the zone's NLB listing is marked stale: the
+next reconcile re-reads it before deciding anything, which is how a retried create finds the
+NLB the first attempt made instead of making a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+import structlog
+
+from exoccm.controllers.inventory import ZoneInventory
+from exoccm.controllers.service.desired import DesiredService
+from exoccm.controllers.service.diff import (
+    AddService,
+    CreateLoadBalancer,
+    DeleteLoadBalancer,
+    DeleteService,
+    Plan,
+    ResetLoadBalancerDescription,
+    ResetServiceDescription,
+    Step,
+    UpdateLoadBalancer,
+    UpdateService,
+    describe_step,
+)
+from exoccm.exoscale.errors import ExoscaleError, NotFoundError, NotLeaderError
+from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerServiceSpec
+
+log = structlog.get_logger(__name__)
+
+
+def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerServiceSpec:
+    """The API body for an NLB service; updates carry no pool (the API cannot change it)."""
+    hc = service.healthcheck
+    return LoadBalancerServiceSpec(
+        name=service.name,
+        description=service.description or None,
+        instance_pool_id=service.instance_pool_id if with_pool else None,
+        protocol=service.protocol,
+        strategy=service.strategy,
+        port=service.port,
+        target_port=service.target_port,
+        healthcheck=Healthcheck(
+            mode=hc.mode,
+            port=hc.port,
+            interval=hc.interval,
+            timeout=hc.timeout,
+            retries=hc.retries,
+            uri=hc.uri,
+            tls_sni=hc.tls_sni,
+        ),
+    )
+
+
+async def _apply_step(
+    step: Step, lb: LoadBalancer | None, inventory: ZoneInventory
+) -> LoadBalancer | None:
+    client = inventory.client
+    if isinstance(step, CreateLoadBalancer):
+        return await client.create_load_balancer(
+            step.name, step.description or None, dict(step.labels)
+        )
+    assert lb is not None, "every step but create needs an existing NLB"
+    match step:
+        case UpdateLoadBalancer(name=name, description=description, labels=labels):
+            return await client.update_load_balancer(
+                lb.id,
+                name=name,
+                description=description,
+                labels=dict(labels) if labels is not None else None,
+            )
+        case ResetLoadBalancerDescription():
+            return await client.reset_load_balancer_field(lb.id, "description")
+        case AddService(service=svc):
+            return await client.add_load_balancer_service(lb.id, service_spec(svc, with_pool=True))
+        case UpdateService(service_id=sid, service=svc):
+            return await client.update_load_balancer_service(
+                lb.id, sid, service_spec(svc, with_pool=False)
+            )
+        case ResetServiceDescription(service_id=sid):
+            return await client.reset_load_balancer_service_field(lb.id, sid, "description")
+        case DeleteService(service_id=sid):
+            try:
+                return await client.delete_load_balancer_service(lb.id, sid)
+            except NotFoundError:
+                # Already gone (a retried delete): the NLB without it is the outcome we wanted.
+                return lb.model_copy(
+                    update={"services": tuple(s for s in lb.services if s.id != sid)}
+                )
+        case DeleteLoadBalancer(load_balancer_id=lb_id):
+            with contextlib.suppress(NotFoundError):  # already gone: done
+                await client.delete_load_balancer(lb_id)
+            return None
+    raise AssertionError(step)  # pragma: no cover - exhaustive
+
+
+async def apply_plan(
+    plan: Plan,
+    observed: LoadBalancer | None,
+    inventory: ZoneInventory,
+    *,
+    on_step: Callable[[str], None] | None = None,
+) -> LoadBalancer | None:
+    """Run the steps in order; return the NLB afterwards (None once deleted)."""
+    lb = observed
+    for step in plan.steps:
+        description = describe_step(step)
+        if on_step is not None:
+            on_step(description)
+        try:
+            result = await _apply_step(step, lb, inventory)
+        except NotLeaderError:
+            raise  # nothing was sent
+        except ExoscaleError:
+            inventory.invalidate_load_balancers()
+            raise
+        if result is None:
+            if lb is not None:
+                inventory.record_deleted(lb.id)
+        else:
+            inventory.record(result)
+        lb = result
+        log.info("nlb_step_applied", zone=inventory.zone, step=description)
+    return lb

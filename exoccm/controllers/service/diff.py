@@ -1,0 +1,230 @@
+"""The changes that turn the observed NLB into the desired one: a pure, ordered plan.
+
+NLB services are matched to Service ports by (port, protocol), as the Go CCM does. A pool change
+needs delete + add because the API cannot move a service to another pool. On an external NLB only
+this Service's NLB services are touched, so NLBs shared between Services keep the others'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from exoccm.controllers.service.desired import DesiredLoadBalancer, DesiredService
+from exoccm.exoscale.models import LoadBalancer, LoadBalancerService
+
+
+@dataclass(frozen=True)
+class CreateLoadBalancer:
+    name: str
+    description: str
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class UpdateLoadBalancer:
+    """Only the fields that differ are set."""
+
+    name: str | None = None
+    description: str | None = None
+    labels: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class ResetLoadBalancerDescription:
+    """Clearing a description goes through the reset-field endpoint, not an empty string."""
+
+
+@dataclass(frozen=True)
+class AddService:
+    service: DesiredService
+
+
+@dataclass(frozen=True)
+class UpdateService:
+    service_id: str
+    service: DesiredService
+    changed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ResetServiceDescription:
+    service_id: str
+
+
+@dataclass(frozen=True)
+class DeleteService:
+    service_id: str
+    name: str
+    reason: str
+    pool_change: bool = False  # deleted to be re-added on another Instance Pool
+
+
+@dataclass(frozen=True)
+class DeleteLoadBalancer:
+    load_balancer_id: str
+    name: str
+
+
+Step = (
+    CreateLoadBalancer
+    | UpdateLoadBalancer
+    | ResetLoadBalancerDescription
+    | AddService
+    | UpdateService
+    | ResetServiceDescription
+    | DeleteService
+    | DeleteLoadBalancer
+)
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: tuple[Step, ...] = field(default_factory=tuple)
+
+    def __bool__(self) -> bool:
+        return bool(self.steps)
+
+    def describe(self) -> list[str]:
+        return [describe_step(step) for step in self.steps]
+
+
+def describe_step(step: Step) -> str:
+    match step:
+        case CreateLoadBalancer(name=name):
+            return f"create NLB {name}"
+        case UpdateLoadBalancer():
+            fields = [n for n in ("name", "description", "labels") if getattr(step, n) is not None]
+            return f"update NLB {', '.join(fields)}"
+        case ResetLoadBalancerDescription():
+            return "clear NLB description"
+        case AddService(service=svc):
+            return f"add NLB service {svc.name} ({svc.protocol}/{svc.port} -> {svc.target_port})"
+        case UpdateService(service=svc, changed=changed):
+            return f"update NLB service {svc.name} ({', '.join(changed)})"
+        case ResetServiceDescription(service_id=sid):
+            return f"clear description of NLB service {sid}"
+        case DeleteService(name=name, reason=reason):
+            return f"delete NLB service {name} ({reason})"
+        case DeleteLoadBalancer(name=name):
+            return f"delete NLB {name}"
+    raise AssertionError(step)  # pragma: no cover - exhaustive
+
+
+def _blank(value: str | None) -> str:
+    return value or ""
+
+
+def service_differences(desired: DesiredService, observed: LoadBalancerService) -> tuple[str, ...]:
+    """Names of the fields an update must change (the pool is compared separately)."""
+    hc = observed.healthcheck
+    want = desired.healthcheck
+    pairs: list[tuple[str, object, object]] = [
+        ("name", desired.name, observed.name),
+        ("description", desired.description, _blank(observed.description)),
+        ("protocol", desired.protocol, observed.protocol),
+        ("strategy", desired.strategy, observed.strategy),
+        ("port", desired.port, observed.port),
+        ("target-port", desired.target_port, observed.target_port),
+        ("healthcheck.mode", want.mode, hc.mode if hc else None),
+        ("healthcheck.port", want.port, hc.port if hc else None),
+        ("healthcheck.interval", want.interval, hc.interval if hc else None),
+        ("healthcheck.timeout", want.timeout, hc.timeout if hc else None),
+        ("healthcheck.retries", want.retries, hc.retries if hc else None),
+        ("healthcheck.uri", _blank(want.uri), _blank(hc.uri if hc else None)),
+        ("healthcheck.tls-sni", _blank(want.tls_sni), _blank(hc.tls_sni if hc else None)),
+    ]
+    return tuple(name for name, a, b in pairs if a != b)
+
+
+def _owned_by(
+    service_uid: str, observed: LoadBalancerService, desired: DesiredLoadBalancer
+) -> bool:
+    """Whether an NLB service on a shared (external) NLB belongs to this Service."""
+    return observed.name.startswith(f"{service_uid}-") or any(
+        s.name == observed.name for s in desired.services
+    )
+
+
+def _load_balancer_changes(desired: DesiredLoadBalancer, observed: LoadBalancer) -> list[Step]:
+    if desired.external:
+        return []  # never renamed or relabelled: someone else owns it
+    steps: list[Step] = []
+    name = desired.name if desired.name != observed.name else None
+    description = None
+    reset = False
+    if desired.description != _blank(observed.description):
+        if desired.description:
+            description = desired.description
+        else:
+            reset = True
+    labels = None
+    if any(observed.labels.get(k) != v for k, v in desired.labels.items()):
+        # Keep labels someone added in the console: only ours are enforced.
+        labels = {**observed.labels, **desired.labels}
+    if name is not None or description is not None or labels is not None:
+        steps.append(UpdateLoadBalancer(name=name, description=description, labels=labels))
+    if reset:
+        steps.append(ResetLoadBalancerDescription())
+    return steps
+
+
+def plan_changes(
+    desired: DesiredLoadBalancer, observed: LoadBalancer | None, *, service_uid: str
+) -> Plan:
+    """Steps that make ``observed`` match ``desired``; empty when they already match."""
+    if observed is None:
+        return Plan(
+            (
+                CreateLoadBalancer(desired.name, desired.description, dict(desired.labels)),
+                *(AddService(svc) for svc in desired.services),
+            )
+        )
+    deletes: list[Step] = []
+    updates: list[Step] = []
+    adds: list[Step] = []
+    wanted = {svc.key: svc for svc in desired.services}
+    for current in observed.services:
+        key = (current.port, current.protocol)
+        if key in wanted:
+            continue
+        if not desired.external or _owned_by(service_uid, current, desired):
+            deletes.append(DeleteService(current.id, current.name, "no Service port matches it"))
+    by_key = {(s.port, s.protocol): s for s in observed.services}
+    for svc in desired.services:
+        existing = by_key.get(svc.key)
+        if existing is None:
+            adds.append(AddService(svc))
+        elif existing.instance_pool_id != svc.instance_pool_id:
+            deletes.append(
+                DeleteService(
+                    existing.id,
+                    existing.name,
+                    f"target Instance Pool changes from {existing.instance_pool_id} "
+                    f"to {svc.instance_pool_id}",
+                    pool_change=True,
+                )
+            )
+            adds.append(AddService(svc))
+        else:
+            changed = service_differences(svc, existing)
+            if changed:
+                updates.append(UpdateService(existing.id, svc, changed))
+                if "description" in changed and not svc.description:
+                    updates.append(ResetServiceDescription(existing.id))
+    return Plan((*deletes, *_load_balancer_changes(desired, observed), *updates, *adds))
+
+
+def plan_deletion(
+    observed: LoadBalancer, *, external: bool, service_uid: str, owned_names: frozenset[str]
+) -> Plan:
+    """What removing the Service removes: the whole NLB if exoccm owns it, else only its services."""
+    if not external:
+        return Plan((DeleteLoadBalancer(observed.id, observed.name),))
+    return Plan(
+        tuple(
+            DeleteService(svc.id, svc.name, "the Service is being deleted")
+            for svc in observed.services
+            if svc.name.startswith(f"{service_uid}-") or svc.name in owned_names
+        )
+    )

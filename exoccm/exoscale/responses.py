@@ -1,0 +1,152 @@
+"""Turning HTTP responses into models or typed errors.
+
+A 2xx body is decoded and validated against a model; anything unusable becomes a
+:class:`MalformedResponseError` naming the operation and what was wrong, never a ``KeyError``.
+An error status becomes the matching :class:`ApiError` subclass carrying the API's message.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from exoccm.exoscale.errors import (
+    ApiError,
+    ConflictError,
+    ForbiddenError,
+    InvalidRequestError,
+    MalformedResponseError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+# The API's messages are short; a proxy's HTML error page is not, and is no use in a log line.
+_MAX_MESSAGE = 300
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns ``None`` when absent or unparseable, and never a negative number.
+    """
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # HTTP dates are GMT by definition
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def api_message(body: bytes) -> str:
+    """The API's explanation in an error body, whatever shape it has.
+
+    The compute API sends ``{"message": ...}``; other services use ``error``, ``title``/``detail``
+    or ``errors``. Falls back to the raw text, shortened.
+    """
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return _shorten(body.decode("utf-8", errors="replace").strip())
+    if isinstance(data, dict):
+        for key in ("message", "error", "detail", "title"):
+            if isinstance(data.get(key), str) and data[key]:
+                return _shorten(data[key])
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            parts = [e if isinstance(e, str) else str(e.get("detail", e)) for e in errors if e]
+            return _shorten("; ".join(parts))
+    if isinstance(data, str):
+        return _shorten(data)
+    return _shorten(body.decode("utf-8", errors="replace").strip())
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    operation: str,
+    zone: str,
+    now: float | None = None,
+    scrub: Callable[[str], str] | None = None,
+) -> ApiError:
+    """The typed error for an HTTP error response (``status`` >= 400).
+
+    ``scrub`` cleans the API's message (it may quote the API key) before it is kept.
+    """
+    message = api_message(body)
+    if scrub is not None:
+        message = scrub(message)
+    retry_after = parse_retry_after(headers.get("retry-after"), now=now)
+    if status == 429:
+        return RateLimitedError(
+            status, message, retry_after=retry_after, operation=operation, zone=zone
+        )
+    if status >= 500:
+        return ServerError(status, message, retry_after=retry_after, operation=operation, zone=zone)
+    kinds: dict[int, type[ApiError]] = {
+        401: ForbiddenError,
+        403: ForbiddenError,
+        404: NotFoundError,
+        409: ConflictError,
+    }
+    return kinds.get(status, InvalidRequestError)(status, message, operation=operation, zone=zone)
+
+
+def decode_json(body: bytes, *, operation: str, zone: str) -> Any:
+    """The JSON value of a success body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedResponseError(
+            f"response body is not valid JSON ({exc.msg} at position {exc.pos})",
+            operation=operation,
+            zone=zone,
+        ) from None
+
+
+def parse_model(model: type[ModelT], data: Any, *, operation: str, zone: str) -> ModelT:
+    """Validate ``data`` as ``model``; problems become one :class:`MalformedResponseError`."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedResponseError(
+            f"unexpected {model.__name__} in the response: {describe_validation_error(exc)}",
+            operation=operation,
+            zone=zone,
+        ) from None
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """``field.path: problem`` for the first few errors, without echoing the input values."""
+    parts = []
+    for error in exc.errors(include_input=False, include_url=False)[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    if more > 0:
+        parts.append(f"and {more} more")
+    return "; ".join(parts)
