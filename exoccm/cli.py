@@ -6,6 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from exoccm import __version__
+from exoccm.runcmd import add_cli as add_run_cli
 from exoccm.sim.server import add_cli as add_sim_cli
 
 DESCRIPTION = """\
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="exoccm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_run_cli(sub)
 
     version = sub.add_parser("version", help="print the exoccm version")
     version.set_defaults(func=_cmd_version)

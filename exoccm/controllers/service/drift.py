@@ -1,0 +1,162 @@
+"""Drift repair and the orphan collector, once per drift period.
+
+Each pass re-lists the NLBs of every zone in use (one call per zone), then re-queues every
+load-balancer Service at low priority: a reconcile compares the fresh listing with the desired
+state and reverts out-of-band edits. NLBs labelled as exoccm's for this cluster whose Service is
+gone, no longer a load balancer, moved to another zone, or duplicated by an earlier crash are
+deleted, but only after two consecutive passes agree, so a Service created a moment ago or a
+cache still syncing never costs an NLB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import structlog
+
+from exoccm.controllers.inventory import ZoneInventory
+from exoccm.controllers.service import kubeside
+from exoccm.controllers.service.apply import apply_plan
+from exoccm.controllers.service.controller import ID_ANNOTATION, ServiceReconciler
+from exoccm.controllers.service.desired import (
+    LABEL_CLUSTER,
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_UID,
+    MANAGED_BY,
+)
+from exoccm.controllers.service.diff import DeleteLoadBalancer, Plan
+from exoccm.exoscale.errors import ExoscaleError
+from exoccm.exoscale.models import LoadBalancer
+from exoccm.kube.objects import annotations_of, key_of, uid_of
+
+log = structlog.get_logger(__name__)
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Orphan:
+    zone: str
+    load_balancer: LoadBalancer
+    reason: str
+
+
+def find_orphans(
+    inventory: ZoneInventory,
+    services_by_uid: Mapping[str, Obj],
+    zone_of: Callable[[Obj], str],
+    cluster_id: str,
+) -> list[Orphan]:
+    """Owned NLBs of this zone that no Service accounts for. Pure over the listings."""
+    ours = inventory.find_by_labels(owned_by_cluster(cluster_id))
+    by_uid: dict[str, list[LoadBalancer]] = {}
+    orphans = []
+    for lb in ours:
+        uid = lb.labels.get(LABEL_SERVICE_UID, "")
+        service = services_by_uid.get(uid)
+        if service is None:
+            orphans.append(Orphan(inventory.zone, lb, "its Service no longer exists"))
+        elif not kubeside.wants_load_balancer(service):
+            if not kubeside.has_finalizer(service):  # with it, the Service's cleanup runs
+                orphans.append(
+                    Orphan(inventory.zone, lb, "its Service is no longer a load balancer")
+                )
+        elif zone_of(service) != inventory.zone:
+            orphans.append(
+                Orphan(inventory.zone, lb, f"its Service moved to zone {zone_of(service)}")
+            )
+        else:
+            by_uid.setdefault(uid, []).append(lb)
+    for uid, lbs in by_uid.items():
+        if len(lbs) < 2:
+            continue
+        pinned = annotations_of(services_by_uid[uid]).get(ID_ANNOTATION)
+        keep = next((lb for lb in lbs if lb.id == pinned), lbs[0])  # lbs: oldest first
+        orphans.extend(
+            Orphan(inventory.zone, lb, f"it duplicates NLB {keep.id} of the same Service")
+            for lb in lbs
+            if lb.id != keep.id
+        )
+    return orphans
+
+
+def owned_by_cluster(cluster_id: str) -> dict[str, str]:
+    return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_CLUSTER: cluster_id}
+
+
+class DriftRepair:
+    """The periodic pass; runs only while leading."""
+
+    def __init__(
+        self,
+        reconciler: ServiceReconciler,
+        enqueue_low: Callable[[Iterable[str]], None],
+        period: float,
+    ):
+        self.reconciler = reconciler
+        self.enqueue_low = enqueue_low
+        self.period = period
+        self._suspects: set[tuple[str, str]] = set()
+        self.passes = 0
+
+    async def run(self) -> None:
+        while True:
+            await anyio.sleep(self.period)
+            await self.pass_once()
+
+    def _load_balancer_services(self) -> list[Obj]:
+        return [s for s in self.reconciler.services.list() if kubeside.wants_load_balancer(s)]
+
+    async def pass_once(self) -> None:
+        services = self._load_balancer_services()
+        zones = {self._zone(s) for s in services}
+        inventories = {inv.zone: inv for inv in self.reconciler.inventories.zones()}
+        for zone in zones:
+            inventories.setdefault(zone, self.reconciler.inventories.zone(zone))
+        for inventory in inventories.values():
+            try:
+                await inventory.refresh_load_balancers(max_age=self.period / 2)
+                if inventory.sks_clusters.fetched_at is not None:
+                    await inventory.sks_clusters.get(max_age=self.period / 2)
+            except ExoscaleError as exc:
+                log.warning("drift_refresh_failed", zone=inventory.zone, error=str(exc))
+                continue
+            if self.reconciler.services.has_synced:
+                await self._collect(inventory)
+        self.enqueue_low(key_of(s) for s in services)
+        self.passes += 1
+
+    def _zone(self, service: Obj) -> str:
+        settings, _ = self.reconciler.settings_of(service)
+        return self.reconciler.zone_of(settings)
+
+    async def _collect(self, inventory: ZoneInventory) -> None:
+        by_uid = {uid_of(s): s for s in self.reconciler.services.list()}
+        orphans = find_orphans(inventory, by_uid, self._zone, self.reconciler.config.cluster_id)
+        current = {(o.zone, o.load_balancer.id) for o in orphans}
+        # Forget suspects of this zone that are no longer orphans.
+        self._suspects = {s for s in self._suspects if s[0] != inventory.zone} | {
+            s for s in self._suspects if s in current
+        }
+        for orphan in orphans:
+            ident = (orphan.zone, orphan.load_balancer.id)
+            if ident not in self._suspects:
+                self._suspects.add(ident)
+                log.info(
+                    "orphan_nlb_suspected",
+                    zone=orphan.zone,
+                    nlb=orphan.load_balancer.id,
+                    reason=orphan.reason,
+                )
+                continue
+            lb = orphan.load_balancer
+            log.info("orphan_nlb_deleting", zone=orphan.zone, nlb=lb.id, reason=orphan.reason)
+            try:
+                await apply_plan(Plan((DeleteLoadBalancer(lb.id, lb.name),)), lb, inventory)
+            except ExoscaleError as exc:
+                log.warning("orphan_nlb_delete_failed", nlb=lb.id, error=str(exc))
+            else:
+                self._suspects.discard(ident)

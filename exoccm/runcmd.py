@@ -1,0 +1,63 @@
+"""``exoccm run``: parse flags and settings, set up logging, run the controllers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+RUN_DESCRIPTION = """\
+Run the cloud controller manager: the service (load balancer), node, node lifecycle and (opt-in)
+CSR approval controllers, with leader election, and /healthz, /readyz and /metrics.
+
+Configuration comes from environment variables with the Go Exoscale CCM's names:
+  EXOSCALE_API_KEY, EXOSCALE_API_SECRET   API credentials (or EXOSCALE_API_CREDENTIALS_FILE)
+  EXOSCALE_API_ZONE                       the default zone (e.g. ch-gva-2)
+  EXOSCALE_API_ENDPOINT                   another API endpoint; {zone} is replaced by the zone
+plus EXOCCM_* settings for exoccm itself. `python -m exoccm.config` prints them all, and
+docs/configuration.md explains each. Every invalid setting is reported at once.
+"""
+
+
+def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run",
+        help="run the cloud controller manager (the production entry point)",
+        description=RUN_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig file (default: in-cluster ServiceAccount, else $KUBECONFIG or ~/.kube/config)",
+    )
+    run.add_argument(
+        "--cloud-config",
+        type=Path,
+        help="the Go CCM's cloud-config YAML (same as EXOCCM_CLOUD_CONFIG; environment wins)",
+    )
+    run.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from exoccm.app import RunOptions, main
+    from exoccm.config import ConfigError, Settings
+    from exoccm.kube.config import KubeConfigError
+    from exoccm.observability import logging as exolog
+
+    try:
+        settings = Settings.from_environment(cloud_config_path=args.cloud_config)
+    except ConfigError as exc:
+        print(f"exoccm: {exc}", file=sys.stderr)
+        return 2
+    exolog.configure(settings.log_level, settings.log_format)
+    import structlog
+
+    log = structlog.get_logger("exoccm")
+    for warning in settings.warnings():
+        log.warning("configuration_warning", warning=warning)
+    try:
+        return main(settings, RunOptions(kubeconfig=args.kubeconfig))
+    except KubeConfigError as exc:
+        log.error("kubernetes_configuration_error", error=str(exc))
+        return 2
