@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from exoccm import __version__
 from exoccm.runcmd import add_cli as add_run_cli
@@ -28,27 +29,71 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from exoccm.doctor import run_doctor
+
+    return run_doctor(args.kubeconfig, args.cloud_config, lambda check: print(check.render()))
+
+
+def _cluster_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="kubeconfig file (default: in-cluster ServiceAccount, else $KUBECONFIG or ~/.kube/config)",
+    )
+    parser.add_argument(
+        "--cloud-config",
+        type=Path,
+        help="the Go CCM's cloud-config YAML (same as EXOCCM_CLOUD_CONFIG; environment wins)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exoccm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_run_cli(sub)
+    add_run_cli(sub, _cluster_flags)
 
     version = sub.add_parser("version", help="print the exoccm version")
     version.set_defaults(func=_cmd_version)
 
     demo = sub.add_parser(
         "demo",
-        help="start a local Kubernetes control plane (and later the whole seed story) to try exoccm",
-        description="Start etcd and kube-apiserver on loopback and print how to reach them.",
+        help="see exoccm work: a local Kubernetes, the Exoscale simulator and the seed story",
+        description=(
+            "Start a local kube-apiserver and etcd (built once from the Go module proxy), the "
+            "Exoscale API simulator and exoccm; create two Nodes on an Instance Pool, a website "
+            "Deployment and its LoadBalancer Service in zone de-muc-1; show the NLB exoccm made; "
+            "keep everything running until Ctrl-C, then clean up."
+        ),
     )
     demo.add_argument(
         "--no-wait",
         action="store_true",
-        help="print the connection details and stop at once instead of waiting for Ctrl-C",
+        help="stop and clean up right after showing the result instead of waiting for Ctrl-C",
+    )
+    demo.add_argument(
+        "--latency",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how long the simulated Exoscale operations take (default: 1.0)",
     )
     demo.set_defaults(func=_cmd_demo)
+    doctor = sub.add_parser(
+        "doctor",
+        help="check that exoccm can work here: configuration, Exoscale, Kubernetes, RBAC, pools",
+        description=(
+            "Run read-only checks with the same configuration as `exoccm run` and print one "
+            "verdict per check: the settings, the Exoscale zone endpoint, the API credentials, "
+            "the Kubernetes API, the RBAC permissions of exoccm's identity (by "
+            "SelfSubjectAccessReview), and the Instance Pools of the Nodes. Exits 1 if any check "
+            "fails."
+        ),
+    )
+    _cluster_flags(doctor)
+    doctor.set_defaults(func=_cmd_doctor)
     add_sim_cli(sub)
     return parser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 RUN_DESCRIPTION = """\
 Run the cloud controller manager: the service (load balancer), node, node lifecycle and (opt-in)
@@ -19,23 +19,17 @@ docs/configuration.md explains each. Every invalid setting is reported at once.
 """
 
 
-def add_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    cluster_flags: Callable[[argparse.ArgumentParser], None],
+) -> None:
     run = sub.add_parser(
         "run",
         help="run the cloud controller manager (the production entry point)",
         description=RUN_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument(
-        "--kubeconfig",
-        type=Path,
-        help="kubeconfig file (default: in-cluster ServiceAccount, else $KUBECONFIG or ~/.kube/config)",
-    )
-    run.add_argument(
-        "--cloud-config",
-        type=Path,
-        help="the Go CCM's cloud-config YAML (same as EXOCCM_CLOUD_CONFIG; environment wins)",
-    )
+    cluster_flags(run)
     run.set_defaults(func=_cmd_run)
 
 

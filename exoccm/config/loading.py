@@ -112,7 +112,8 @@ def load_settings(
         except ValidationError as exc:
             for error in exc.errors(include_url=False):
                 field = str(error["loc"][0]) if error["loc"] else ""
-                invalid.add(field)
+                # Errors may name a field by its alias (the variable's name).
+                invalid.add(_field_of(settings_cls, field))
                 problems.append(_describe(settings_cls, error, origin))
             # Every field has a default: without the invalid ones, the rest validates, and the
             # cross-field rules can still be checked on it.
@@ -125,6 +126,15 @@ def load_settings(
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+def _field_of(settings_cls: type[Settings], name: str) -> str:
+    if name in settings_cls.model_fields:
+        return name
+    return next(
+        (field for field in settings_cls.model_fields if name in env_names(settings_cls, field)),
+        name,
+    )
 
 
 def _describe(settings_cls: type[Settings], error: Any, origin: dict[str, str]) -> str:

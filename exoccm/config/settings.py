@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_serializer, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from exoccm.config.cloudconfig import InstancesConfig, LoadBalancerConfig
 from exoccm.config.loading import (
@@ -58,6 +58,20 @@ class Settings(BaseSettings):
         # A ValidationError's text would otherwise show every input, secrets included.
         hide_input_in_errors=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],  # noqa: ARG003
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+        file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # from_environment reads the variables itself (aliases, precedence over the
+        # cloud-config, one report of every problem): the process environment must not be read
+        # a second time behind its back.
+        return (init_settings,)
 
     # -- Exoscale API access (the Go CCM's variables) --------------------------------------------
     api_key: ApiKey | None = setting(

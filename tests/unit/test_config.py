@@ -302,3 +302,19 @@ def test_configuration_page_is_up_to_date() -> None:
     assert page.read_text(encoding="utf-8") == render_markdown(), (
         "docs/configuration.md is stale: run `python -m exoccm.config`"
     )
+
+
+def test_only_the_given_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A broken variable in the process environment must not leak into from_environment(environ).
+    monkeypatch.setenv("EXOCCM_SERVICE_WORKERS", "many")
+    settings = Settings.from_environment(dict(BASE))
+    assert settings.service_workers == 10
+
+
+def test_an_invalid_value_is_reported_even_when_the_process_has_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("EXOCCM_SERVICE_WORKERS", "many")
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_environment({**BASE, "EXOCCM_SERVICE_WORKERS": "many"})
+    assert any(p.startswith("EXOCCM_SERVICE_WORKERS:") for p in caught.value.problems)
