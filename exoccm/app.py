@@ -25,6 +25,8 @@ import structlog
 from exoccm import __version__
 from exoccm.config import Settings
 from exoccm.controllers.inventory import Inventories
+from exoccm.controllers.node.csr import project_csr
+from exoccm.controllers.node.runner import NodeControllerConfig, NodeControllers
 from exoccm.controllers.projections import project_node, project_service
 from exoccm.controllers.service.controller import ServiceControllerConfig, ServiceReconciler
 from exoccm.controllers.service.runner import ServiceController
@@ -36,7 +38,7 @@ from exoccm.exoscale.endpoints import KNOWN_ZONES
 from exoccm.kube import config as kubeconfig
 from exoccm.kube.client import KubeClient
 from exoccm.kube.events import EventRecorder
-from exoccm.kube.resources import NAMESPACES, NODES, SERVICES, Resource
+from exoccm.kube.resources import CSRS, NAMESPACES, NODES, SERVICES, Resource
 from exoccm.observability.server import HealthChecks, HttpServer
 
 log = structlog.get_logger(__name__)
@@ -151,6 +153,20 @@ class Application:
                 reconciler, workers=settings.service_workers, drift_period=settings.drift_period
             )
             work.append(self._until_stopped(controller.run, controller.stop))
+        node_config = NodeControllerConfig.from_settings(settings)
+        if node_config.enabled:
+            csrs = None
+            if "csr" in node_config.enabled:
+                csrs = self._informer(kube, CSRS, project_csr, "csrs")
+            node_controllers = NodeControllers(
+                kube=kube,
+                nodes=nodes,
+                csrs=csrs,
+                inventories=inventories,
+                recorder=EventRecorder(kube, "cloud-node-controller", host=self.options.identity),
+                config=node_config,
+            )
+            work.append(self._until_stopped(node_controllers.run, node_controllers.stop))
         return work
 
     def _until_stopped(self, run: LeaderWork, stop: Callable[[], None]) -> LeaderWork:

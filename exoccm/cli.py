@@ -35,6 +35,19 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     return run_doctor(args.kubeconfig, args.cloud_config, lambda check: print(check.render()))
 
 
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import sys
+
+    from exoccm.plan import run_plan
+
+    return run_plan(
+        args.kubeconfig,
+        args.cloud_config,
+        print,
+        lambda line: print(line, file=sys.stderr),
+    )
+
+
 def _cluster_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kubeconfig",
@@ -94,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _cluster_flags(doctor)
     doctor.set_defaults(func=_cmd_doctor)
+    plan = sub.add_parser(
+        "plan",
+        help="print the changes exoccm would make to NLBs and Services, and make none",
+        description=(
+            "Read the cluster's Services and Nodes and the zones' NLBs with the same "
+            "configuration as `exoccm run`, and print for every LoadBalancer Service what exoccm "
+            "would change (NLB and NLB service creations, updates and deletions, annotations, "
+            "status), plus orphaned NLBs it would delete. Read-only."
+        ),
+    )
+    _cluster_flags(plan)
+    plan.set_defaults(func=_cmd_plan)
     add_sim_cli(sub)
     return parser
 

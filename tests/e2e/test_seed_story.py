@@ -13,6 +13,7 @@ from exoccm.testing.simprocess import SimProcess
 from tests.e2e.conftest import wait_for
 
 ID_ANNOTATION = "service.beta.kubernetes.io/exoscale-loadbalancer-id"
+UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized"
 
 
 def _service(plane: ControlPlane) -> dict[str, Any] | None:
@@ -27,7 +28,7 @@ def test_seed_story(
     exoccm_factory: Callable[..., ExoccmProcess],
 ) -> None:
     exoccm_factory(zone=ZONE)
-    story = replay(clean_cluster, simulator, uninitialized_nodes=False)
+    story = replay(clean_cluster, simulator)  # Nodes registered uninitialized, as kubelets do
     uid = story.service["metadata"]["uid"]
     node_port = story.service["spec"]["ports"][0]["nodePort"]
 
@@ -65,6 +66,29 @@ def test_seed_story(
     }
     statuses = {s["public-ip"] for s in nlb_service["healthcheck-status"]}
     assert statuses == {i["public-ip"] for i in story.instances}
+
+    # The node controller initialized the Nodes from their instances: their ExternalIPs are
+    # exactly the NLB's health-check targets.
+    def initialized() -> list[dict[str, Any]] | None:
+        with clean_cluster.http() as client:
+            nodes = [client.get(f"/api/v1/nodes/{i['name']}").json() for i in story.instances]
+        done = all(
+            n["spec"].get("providerID")
+            and UNINITIALIZED not in {t["key"] for t in n["spec"].get("taints", [])}
+            for n in nodes
+        )
+        return nodes if done else None
+
+    nodes = wait_for(initialized, what="the Nodes to be initialized")
+    external = set()
+    for node, instance in zip(nodes, story.instances, strict=True):
+        assert node["spec"]["providerID"] == f"exoscale://{instance['id']}"
+        labels = node["metadata"]["labels"]
+        assert labels["node.kubernetes.io/instance-type"] == "standard.medium"
+        assert labels["topology.kubernetes.io/zone"] == ZONE
+        assert labels["topology.kubernetes.io/region"] == ZONE
+        external |= {a["address"] for a in node["status"]["addresses"] if a["type"] == "ExternalIP"}
+    assert external == statuses
 
     with clean_cluster.http() as client:
         client.delete(SERVICES.path(NAMESPACE, "website"))

@@ -17,7 +17,7 @@ from exoccm.controllers.inventory import InstanceIndex, ZoneInventory
 from exoccm.controllers.matching import eligible_for_load_balancing, find_instance
 from exoccm.controllers.service.annotations import PREFIX, LoadBalancerSettings
 
-MISSING_REFRESH_AGE = 10.0  # seconds: how stale a listing may be before a miss refreshes it
+MISSING_REFRESH_AGE = 2.0  # seconds: a miss re-lists a zone at most this often (bursts coalesce)
 
 Source = Literal["sks-nodepool", "annotation", "inferred"]
 
