@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import nox
 
 nox.options.default_venv_backend = "uv"
@@ -43,12 +41,19 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, hadolint on the Dockerfile, yamllint."""
+    """ruff check, ruff format --check, hadolint on the Dockerfile, yamllint on the chart."""
     _sync(session, "lint")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-    if os.path.exists("Dockerfile"):
-        session.run("hadolint", "Dockerfile")
+    session.run("hadolint", "Dockerfile")
+    session.run("yamllint", "-s", "-c", "charts/exoccm/.yamllint", "charts/exoccm")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The seed story on a local control plane, the Exoscale simulator and exoccm (Ctrl-C ends)."""
+    _sync(session, extras=("demo",))
+    session.run("exoccm", "demo", *session.posargs)
 
 
 @nox.session(python=PYTHON)
