@@ -27,7 +27,7 @@ def test_seed_story(
     simulator: SimProcess,
     exoccm_factory: Callable[..., ExoccmProcess],
 ) -> None:
-    exoccm_factory(zone=ZONE)
+    process = exoccm_factory(zone=ZONE)
     story = replay(clean_cluster, simulator)  # Nodes registered uninitialized, as kubelets do
     uid = story.service["metadata"]["uid"]
     node_port = story.service["spec"]["ports"][0]["nodePort"]
@@ -89,6 +89,10 @@ def test_seed_story(
         assert labels["topology.kubernetes.io/region"] == ZONE
         external |= {a["address"] for a in node["status"]["addresses"] if a["type"] == "ExternalIP"}
     assert external == statuses
+
+    secret = simulator.env(ZONE)["EXOSCALE_API_SECRET"]
+    assert secret not in process.metrics()
+    assert secret not in process.log_path.read_text()
 
     with clean_cluster.http() as client:
         client.delete(SERVICES.path(NAMESPACE, "website"))
