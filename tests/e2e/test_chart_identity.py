@@ -63,13 +63,14 @@ def test_the_charts_service_account_can_run_the_seed_story(
             ).get("ingress"),
             what="the EXTERNAL-IP, with only the chart's permissions",
         )
-        for instance in story.instances:
-            wait_for(
-                lambda name=instance["name"]: _get(clean_cluster, NODES.path(name=name))[
-                    "spec"
-                ].get("providerID"),
-                what="the Nodes to be initialized with only the chart's permissions",
-            )
+        names = [instance["name"] for instance in story.instances]
+        wait_for(
+            lambda: all(
+                _get(clean_cluster, NODES.path(name=name))["spec"].get("providerID")
+                for name in names
+            ),
+            what="the Nodes to be initialized with only the chart's permissions",
+        )
         with clean_cluster.http() as client:
             client.delete(SERVICES.path(NAMESPACE, "website"))
         wait_for(
