@@ -33,7 +33,7 @@ def _kube_assets(session: nox.Session) -> str:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole test suite: unit, integration (real kube-apiserver + simulator) and e2e."""
-    _sync(session, "test")
+    _sync(session, "test", "docs")
     assets = _kube_assets(session)
     args = session.posargs or ["-q", "tests"]
     session.run("pytest", *args, env={"EXOCCM_KUBE_ASSETS": assets})
@@ -61,6 +61,14 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the tools."""
     _sync(session, "typecheck", "test")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Check the generated reference pages, then build the site strictly into site/."""
+    _sync(session, "docs")
+    session.run("python", "-m", "exoccm.docs_reference", "--check")
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=PYTHON)
