@@ -10,6 +10,7 @@ client-go components do, so the Pod restarts clean.
 from __future__ import annotations
 
 import gc
+import os
 import signal
 import socket
 import uuid
@@ -34,7 +35,7 @@ from exoccm.engine.informer import Informer
 from exoccm.engine.leader import LeaderElectionConfig, LeaderElector, LeadershipLostError
 from exoccm.engine.transform import Transform
 from exoccm.exoscale import ExoscaleClients
-from exoccm.exoscale.endpoints import KNOWN_ZONES
+from exoccm.exoscale.endpoints import reachable_zones
 from exoccm.kube import config as kubeconfig
 from exoccm.kube.client import KubeClient
 from exoccm.kube.events import EventRecorder
@@ -55,6 +56,12 @@ class RunOptions:
     exoscale_transport: httpx.AsyncBaseTransport | None = None
     identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
     install_signal_handlers: bool = True
+
+
+def default_identity() -> str:
+    """The Lease holder identity: the Pod's name (``POD_NAME``, else the hostname) plus a random
+    suffix, so a restarted container never mistakes its predecessor's Lease for its own."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 async def cluster_id(settings: Settings, kube: KubeClient) -> str:
@@ -144,13 +151,16 @@ class Application:
                 recorder=EventRecorder(kube, "service-controller", host=self.options.identity),
                 config=ServiceControllerConfig(
                     default_zone=settings.zone,
-                    known_zones=frozenset(KNOWN_ZONES | {settings.zone}),
+                    known_zones=reachable_zones(settings.zone, settings.api_endpoint),
                     cluster_id=cluster,
                     drift_period=settings.drift_period,
                 ),
             )
             controller = ServiceController(
-                reconciler, workers=settings.service_workers, drift_period=settings.drift_period
+                reconciler,
+                workers=settings.service_workers,
+                drift_period=settings.drift_period,
+                resync_period=settings.resync_period,
             )
             work.append(self._until_stopped(controller.run, controller.stop))
         node_config = NodeControllerConfig.from_settings(settings)

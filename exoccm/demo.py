@@ -157,7 +157,7 @@ def _initialized(plane: ControlPlane, names: list[str]) -> bool:
 
 def run_demo(args: argparse.Namespace) -> int:
     _say("exoccm demo: the seed story on a local Kubernetes control plane and Exoscale simulator\n")
-    assets = binaries.ensure()
+    assets = binaries.ensure(needs=("kube-apiserver", "etcd"))  # the demo needs no helm
     workdir = Path(tempfile.mkdtemp(prefix="exoccm-demo-"))
     stop = threading.Event()
     with ControlPlane(assets, workdir=workdir / "control-plane") as plane:

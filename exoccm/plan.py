@@ -22,7 +22,7 @@ from exoccm.controllers.service.decide import Decision, ServiceContext, decide
 from exoccm.controllers.service.drift import find_orphans
 from exoccm.controllers.service.lookup import find_load_balancer
 from exoccm.exoscale import ExoscaleClients, ExoscaleError
-from exoccm.exoscale.endpoints import KNOWN_ZONES
+from exoccm.exoscale.endpoints import reachable_zones
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import KubeConfigError, load
 from exoccm.kube.errors import KubeError
@@ -115,7 +115,7 @@ async def _plan(settings: Settings, kubeconfig: Path | None, out: Print) -> int:
     ):
         context = ServiceContext(
             default_zone=settings.zone,
-            known_zones=frozenset(KNOWN_ZONES | {settings.zone}),
+            known_zones=reachable_zones(settings.zone, settings.api_endpoint),
             cluster_id=await cluster_id(settings, kube),
         )
         inventories = Inventories(clients.zone)

@@ -14,8 +14,8 @@ Configuration comes from environment variables with the Go Exoscale CCM's names:
   EXOSCALE_API_KEY, EXOSCALE_API_SECRET   API credentials (or EXOSCALE_API_CREDENTIALS_FILE)
   EXOSCALE_API_ZONE                       the default zone (e.g. ch-gva-2)
   EXOSCALE_API_ENDPOINT                   another API endpoint; {zone} is replaced by the zone
-plus EXOCCM_* settings for exoccm itself. `python -m exoccm.config` prints them all, and
-docs/configuration.md explains each. Every invalid setting is reported at once.
+plus EXOCCM_* settings for exoccm itself; docs/configuration.md lists and explains every
+setting. Every invalid setting is reported at once, with the variable's name.
 """
 
 

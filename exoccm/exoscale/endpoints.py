@@ -87,3 +87,11 @@ def zone_endpoint(
             f"EXOSCALE_API_ENVIRONMENT {environment!r} is not valid; use 'api' or 'ppapi'"
         )
     return f"https://{environment}-{zone}.exoscale.com/v2"
+
+
+def reachable_zones(configured_zone: str, endpoint: str | None) -> frozenset[str]:
+    """The zones a client can address: every known zone (and the configured one), or only the
+    configured zone when ``EXOSCALE_API_ENDPOINT`` has no ``{zone}`` placeholder."""
+    if endpoint and ZONE_PLACEHOLDER not in endpoint:
+        return frozenset({configured_zone})
+    return KNOWN_ZONES | {configured_zone}

@@ -224,14 +224,14 @@ def _check_version(name: str, binary: Path) -> None:
         raise BinariesError(f"kube-apiserver reports {version!r}, expected {KUBERNETES_VERSION}")
 
 
-def ensure(progress: Progress = _print) -> Assets:
-    """Return usable binaries: from the environment, the cache, or a fresh build."""
+def ensure(progress: Progress = _print, needs: tuple[str, ...] = BINARIES) -> Assets:
+    """Usable binaries (at least ``needs``): from the environment, the cache, or a build."""
     found = from_environment()
-    if found is not None and _complete(found.directory):
+    if found is not None and _complete(found.directory, needs):
         return found
     tools = tools_dir()
     cached = cache_root() / cache_key(tools)
-    wanted = ("helm",) if found is not None else BINARIES
+    wanted = ("helm",) if found is not None else needs
     if not _complete(cached, wanted):
         progress(
             f"building {', '.join(wanted)} (Kubernetes {KUBERNETES_VERSION}, helm {HELM_VERSION}) "

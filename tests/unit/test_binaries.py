@@ -80,3 +80,12 @@ def test_kube_ldflags_set_the_release_version() -> None:
     flags = binaries._kube_ldflags()
     assert f"k8s.io/component-base/version.gitVersion={binaries.KUBERNETES_VERSION}" in flags
     assert "k8s.io/client-go/pkg/version.gitMinor=37" in flags
+
+
+def test_what_is_not_needed_is_not_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    envtest = tmp_path / "envtest"
+    _fake_bins(envtest, ("kube-apiserver", "etcd"))
+    monkeypatch.setenv("EXOCCM_KUBE_ASSETS", str(envtest))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assets = binaries.ensure(progress=pytest.fail, needs=("kube-apiserver", "etcd"))
+    assert assets.directory == envtest

@@ -63,6 +63,8 @@ class NodeControllerConfig:
     workers: int = 4
     csr_workers: int = 2
     refresh_period: float = 300.0
+    #: Replay of the cached Nodes (and CSRs) to the controllers, at low priority (seconds).
+    resync_period: float | None = None
     #: A lookup miss re-lists a zone only if its listing is older than this (seconds).
     miss_refresh_age: float = 2.0
 
@@ -76,6 +78,7 @@ class NodeControllerConfig:
             enabled=settings.enabled_controllers & NODE_CONTROLLERS,
             workers=settings.node_workers,
             refresh_period=settings.node_refresh_period,
+            resync_period=settings.resync_period,
         )
 
 
@@ -142,7 +145,11 @@ class NodeControllers:
             controller = Controller(
                 "node", self.initializer.reconcile, workers=config.workers, rate_limit=NODE_PROFILE
             )
-            controller.watch(nodes, update_filter=_changed(initializer_view))
+            controller.watch(
+                nodes,
+                update_filter=_changed(initializer_view),
+                resync_period=config.resync_period,
+            )
             self._controllers.append(controller)
         if "lifecycle" in enabled:
             self.lifecycle = NodeLifecycle(
@@ -159,7 +166,11 @@ class NodeControllers:
                 workers=config.workers,
                 rate_limit=NODE_PROFILE,
             )
-            controller.watch(nodes, update_filter=_changed(lifecycle_view))
+            controller.watch(
+                nodes,
+                update_filter=_changed(lifecycle_view),
+                resync_period=config.resync_period,
+            )
             self._controllers.append(controller)
             self._lifecycle_controller = controller
         if "csr" in enabled:
@@ -172,7 +183,7 @@ class NodeControllers:
             controller = Controller(
                 "node-csr", self.csr.reconcile, workers=config.csr_workers, rate_limit=CSR_PROFILE
             )
-            controller.watch(csrs)
+            controller.watch(csrs, resync_period=config.resync_period)
             self._controllers.append(controller)
 
     def __repr__(self) -> str:

@@ -43,13 +43,14 @@ class ServiceController:
         *,
         workers: int,
         drift_period: float,
+        resync_period: float | None = None,
         node_coalesce: float = 1.0,
     ):
         self.reconciler = reconciler
         self.controller = Controller(
             "service", reconciler.reconcile, workers=workers, rate_limit=SERVICE_PROFILE
         )
-        self.controller.watch(reconciler.services)
+        self.controller.watch(reconciler.services, resync_period=resync_period)
         self.drift = DriftRepair(reconciler, self._enqueue_low, drift_period)
         self.node_coalesce = node_coalesce
         self._nodes_changed = anyio.Event()
