@@ -23,6 +23,7 @@ from exoccm.controllers.service.diff import (
     DeleteService,
     Plan,
     ResetLoadBalancerDescription,
+    ResetLoadBalancerLabels,
     ResetServiceDescription,
     Step,
     UpdateLoadBalancer,
@@ -77,6 +78,8 @@ async def _apply_step(
             )
         case ResetLoadBalancerDescription():
             return await client.reset_load_balancer_field(lb.id, "description")
+        case ResetLoadBalancerLabels():
+            return await client.reset_load_balancer_field(lb.id, "labels")
         case AddService(service=svc):
             return await client.add_load_balancer_service(lb.id, service_spec(svc, with_pool=True))
         case UpdateService(service_id=sid, service=svc):

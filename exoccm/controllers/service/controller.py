@@ -23,7 +23,12 @@ from exoccm.controllers.service.desired import (
     single_port_annotation_notes,
     spec_problems,
 )
-from exoccm.controllers.service.diff import DeleteService, plan_changes, plan_deletion
+from exoccm.controllers.service.diff import (
+    DeleteService,
+    plan_changes,
+    plan_deletion,
+    port_conflicts,
+)
 from exoccm.controllers.service.lookup import LoadBalancerNotFoundError, find_load_balancer
 from exoccm.controllers.service.pool import PoolChoice, PoolError, choose_pool
 from exoccm.engine.controller import DONE, Result, RetryAfterError
@@ -129,6 +134,13 @@ class ServiceReconciler:
                 service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
             )
             return DONE
+        except ExoscaleError as exc:
+            # The lookups' API calls failed (a listing unreadable, the API down): the user hears
+            # of it as of any other sync error, and the reconcile is retried with backoff.
+            await self._event(
+                service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
+            )
+            raise
         desired = desired_load_balancer(
             service,
             settings,
@@ -136,6 +148,15 @@ class ServiceReconciler:
             instance_pool_id=choice.pool_id,
             cluster_id=self.config.cluster_id,
         )
+        conflicts = port_conflicts(desired, found.load_balancer, service_uid=uid)
+        if conflicts:
+            await self._event(
+                service,
+                "Warning",
+                "SyncLoadBalancerFailed",
+                "Error syncing load balancer: " + "; ".join(conflicts),
+            )
+            return DONE
         plan = plan_changes(desired, found.load_balancer, service_uid=uid)
         lb = found.load_balancer
         if plan:
@@ -185,6 +206,14 @@ class ServiceReconciler:
             found = await find_load_balancer(settings, uid, inventory)
         except LoadBalancerNotFoundError:
             found = None
+        except ExoscaleError as exc:
+            await self._event(
+                service,
+                "Warning",
+                "DeleteLoadBalancerFailed",
+                f"Error deleting load balancer: {exc}",
+            )
+            raise
         if found is not None and found.load_balancer is not None:
             lb = found.load_balancer
             await self._event(service, "Normal", "DeletingLoadBalancer", "Deleting load balancer")

@@ -17,6 +17,13 @@ LABEL_SERVICE_UID = "k8s-service-uid"
 LABEL_SERVICE_NAMESPACE = "k8s-service-namespace"
 LABEL_SERVICE_NAME = "k8s-service-name"
 MANAGED_BY = "exoccm"
+OWNERSHIP_LABEL_KEYS = (
+    LABEL_MANAGED_BY,
+    LABEL_CLUSTER,
+    LABEL_SERVICE_UID,
+    LABEL_SERVICE_NAMESPACE,
+    LABEL_SERVICE_NAME,
+)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from exoccm.controllers.service.desired import DesiredLoadBalancer, DesiredService
+from exoccm.controllers.service.desired import (
+    LABEL_MANAGED_BY,
+    LABEL_SERVICE_UID,
+    MANAGED_BY,
+    OWNERSHIP_LABEL_KEYS,
+    DesiredLoadBalancer,
+    DesiredService,
+)
 from exoccm.exoscale.models import LoadBalancer, LoadBalancerService
 
 
@@ -33,6 +40,11 @@ class UpdateLoadBalancer:
 @dataclass(frozen=True)
 class ResetLoadBalancerDescription:
     """Clearing a description goes through the reset-field endpoint, not an empty string."""
+
+
+@dataclass(frozen=True)
+class ResetLoadBalancerLabels:
+    """Clearing all labels goes through the reset-field endpoint too."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ Step = (
     CreateLoadBalancer
     | UpdateLoadBalancer
     | ResetLoadBalancerDescription
+    | ResetLoadBalancerLabels
     | AddService
     | UpdateService
     | ResetServiceDescription
@@ -98,6 +111,8 @@ def describe_step(step: Step) -> str:
             return f"update NLB {', '.join(fields)}"
         case ResetLoadBalancerDescription():
             return "clear NLB description"
+        case ResetLoadBalancerLabels():
+            return "clear NLB labels"
         case AddService(service=svc):
             return f"add NLB service {svc.name} ({svc.protocol}/{svc.port} -> {svc.target_port})"
         case UpdateService(service=svc, changed=changed):
@@ -109,6 +124,10 @@ def describe_step(step: Step) -> str:
         case DeleteLoadBalancer(name=name):
             return f"delete NLB {name}"
     raise AssertionError(step)  # pragma: no cover - exhaustive
+
+
+# What the API reports for an NLB or NLB service whose last operation failed.
+FAILED_STATE = "error"
 
 
 def _blank(value: str | None) -> str:
@@ -131,9 +150,16 @@ def service_differences(desired: DesiredService, observed: LoadBalancerService) 
         ("healthcheck.interval", want.interval, hc.interval if hc else None),
         ("healthcheck.timeout", want.timeout, hc.timeout if hc else None),
         ("healthcheck.retries", want.retries, hc.retries if hc else None),
-        ("healthcheck.uri", _blank(want.uri), _blank(hc.uri if hc else None)),
-        ("healthcheck.tls-sni", _blank(want.tls_sni), _blank(hc.tls_sni if hc else None)),
     ]
+    # The API merges an update's healthcheck into the current one and cannot clear uri or
+    # tls-sni, so after a switch to a mode that does not use them they linger: compare them only
+    # where the mode uses them, or every reconcile would send the same update again.
+    if want.mode in ("http", "https"):
+        pairs.append(("healthcheck.uri", _blank(want.uri), _blank(hc.uri if hc else None)))
+    if want.mode == "https":
+        pairs.append(
+            ("healthcheck.tls-sni", _blank(want.tls_sni), _blank(hc.tls_sni if hc else None))
+        )
     return tuple(name for name, a, b in pairs if a != b)
 
 
@@ -146,11 +172,56 @@ def _owned_by(
     )
 
 
-def _load_balancer_changes(desired: DesiredLoadBalancer, observed: LoadBalancer) -> list[Step]:
+def _held_by_another(
+    service_uid: str, held: LoadBalancerService, desired: DesiredLoadBalancer
+) -> bool:
+    """Whether an NLB service on one of this Service's ports of an external NLB is not ours."""
+    return desired.external and not _owned_by(service_uid, held, desired)
+
+
+def port_conflicts(
+    desired: DesiredLoadBalancer, observed: LoadBalancer | None, *, service_uid: str
+) -> list[str]:
+    """Ports of an external NLB already served by another Service's (or a hand-made) NLB service.
+
+    Taking them over would make two Services take the port from each other on every sync, so
+    the controller refuses instead, and :func:`plan_changes` leaves such ports alone.
+    """
+    if observed is None:
+        return []
+    by_key = {(s.port, s.protocol): s for s in observed.services}
+    return [
+        f"port {svc.port}/{svc.protocol} of external NLB {observed.id} is served by NLB service "
+        f"{held.name!r}, which is not this Service's; use another port"
+        for svc in desired.services
+        if (held := by_key.get(svc.key)) is not None
+        and _held_by_another(service_uid, held, desired)
+    ]
+
+
+def _hand_over(observed: LoadBalancer, service_uid: str) -> list[Step]:
+    """Drop the ownership labels of an NLB exoccm made for this Service, now declared external.
+
+    Without this the orphan collector would delete the user's NLB once the Service is gone.
+    """
+    labels = observed.labels
+    if labels.get(LABEL_MANAGED_BY) != MANAGED_BY or labels.get(LABEL_SERVICE_UID) != service_uid:
+        return []
+    kept = {k: v for k, v in labels.items() if k not in OWNERSHIP_LABEL_KEYS}
+    return [UpdateLoadBalancer(labels=kept)] if kept else [ResetLoadBalancerLabels()]
+
+
+def _load_balancer_changes(
+    desired: DesiredLoadBalancer, observed: LoadBalancer, service_uid: str
+) -> list[Step]:
     if desired.external:
-        return []  # never renamed or relabelled: someone else owns it
+        # Never renamed or relabelled: someone else owns it (at most, we give it up).
+        return _hand_over(observed, service_uid)
     steps: list[Step] = []
-    name = desired.name if desired.name != observed.name else None
+    # A failed operation leaves the NLB in state error; a successful write returns it to
+    # service, so the name is sent again when nothing else needs changing.
+    failed = observed.state == FAILED_STATE
+    name = desired.name if desired.name != observed.name or failed else None
     description = None
     reset = False
     if desired.description != _blank(observed.description):
@@ -195,6 +266,8 @@ def plan_changes(
         existing = by_key.get(svc.key)
         if existing is None:
             adds.append(AddService(svc))
+        elif _held_by_another(service_uid, existing, desired):
+            continue  # not ours to change: see port_conflicts
         elif existing.instance_pool_id != svc.instance_pool_id:
             deletes.append(
                 DeleteService(
@@ -208,11 +281,15 @@ def plan_changes(
             adds.append(AddService(svc))
         else:
             changed = service_differences(svc, existing)
+            if not changed and existing.state == FAILED_STATE:
+                changed = ("state",)  # right values, but a failed operation left it in error
             if changed:
                 updates.append(UpdateService(existing.id, svc, changed))
                 if "description" in changed and not svc.description:
                     updates.append(ResetServiceDescription(existing.id))
-    return Plan((*deletes, *_load_balancer_changes(desired, observed), *updates, *adds))
+    return Plan(
+        (*deletes, *_load_balancer_changes(desired, observed, service_uid), *updates, *adds)
+    )
 
 
 def plan_deletion(

@@ -3,9 +3,9 @@
 Each pass re-lists the NLBs of every zone in use (one call per zone), then re-queues every
 load-balancer Service at low priority: a reconcile compares the fresh listing with the desired
 state and reverts out-of-band edits. NLBs labelled as exoccm's for this cluster whose Service is
-gone, no longer a load balancer, moved to another zone, or duplicated by an earlier crash are
-deleted, but only after two consecutive passes agree, so a Service created a moment ago or a
-cache still syncing never costs an NLB.
+gone, no longer a load balancer, moved to another zone or to an external NLB, or duplicated by
+an earlier crash are deleted, but only after two consecutive passes agree, so a Service created
+a moment ago or a cache still syncing never costs an NLB.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import structlog
 
 from exoccm.controllers.inventory import ZoneInventory
 from exoccm.controllers.service import kubeside
+from exoccm.controllers.service.annotations import PREFIX
 from exoccm.controllers.service.apply import apply_plan
 from exoccm.controllers.service.controller import ID_ANNOTATION, ServiceReconciler
 from exoccm.controllers.service.desired import (
@@ -33,6 +34,8 @@ from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.objects import annotations_of, key_of, uid_of
 
 log = structlog.get_logger(__name__)
+
+EXTERNAL_ANNOTATION = PREFIX + "external"
 
 Obj = dict[str, Any]
 
@@ -68,6 +71,8 @@ def find_orphans(
             orphans.append(
                 Orphan(inventory.zone, lb, f"its Service moved to zone {zone_of(service)}")
             )
+        elif _moved_to_external(service, lb):
+            orphans.append(Orphan(inventory.zone, lb, "its Service now uses an external NLB"))
         else:
             by_uid.setdefault(uid, []).append(lb)
     for uid, lbs in by_uid.items():
@@ -81,6 +86,18 @@ def find_orphans(
             if lb.id != keep.id
         )
     return orphans
+
+
+def _moved_to_external(service: Obj, lb: LoadBalancer) -> bool:
+    """The Service now names another, external NLB and already serves from it, not from ``lb``."""
+    annotations = annotations_of(service)
+    if str(annotations.get(EXTERNAL_ANNOTATION, "")).strip().lower() != "true":
+        return False
+    if annotations.get(ID_ANNOTATION) == lb.id:
+        return False  # the user declared this very NLB external: it is theirs now
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    serving = {entry.get("ip") for entry in ingress}
+    return bool(serving) and lb.ip not in serving
 
 
 def owned_by_cluster(cluster_id: str) -> dict[str, str]:
