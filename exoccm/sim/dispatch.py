@@ -1,7 +1,7 @@
 """Serving one API request, independent of the web framework.
 
 Order of checks: zone prefix → route → signature → IAM → injected HTTP fault → query and body
-→ handler. Every request is logged, whatever its fate. Everything runs under the cloud's
+→ handler (→ a ``malformed`` fault corrupts the successful answer). Every request is logged, whatever its fate. Everything runs under the cloud's
 lock and never blocks; a hang is returned as a delay for the caller to await.
 """
 
@@ -19,6 +19,7 @@ from exoccm.sim.auth import AuthError, verify_request
 from exoccm.sim.call import Call
 from exoccm.sim.cloud import Cloud, RequestRecord
 from exoccm.sim.errors import ApiError, bad_request, not_found
+from exoccm.sim.faults import FAULT_HEADER, Fault, corrupt
 from exoccm.sim.routing import ROUTER, Route
 
 
@@ -118,7 +119,10 @@ def _serve(cloud: Cloud, request: ApiRequest, trace: _Trace) -> tuple[int, bytes
             )
 
     fault = cloud.faults.take(operation_id, zone_name, operation_fault=False)
-    if fault is not None:
+    malformed: Fault | None = None
+    if fault is not None and fault.kind == "malformed":
+        malformed = fault  # served normally; the answer is corrupted below
+    elif fault is not None:
         trace.faults.append(fault.name)
         if fault.kind == "http":
             return fault.status, error_body(fault.message), {}
@@ -144,6 +148,10 @@ def _serve(cloud: Cloud, request: ApiRequest, trace: _Trace) -> tuple[int, bytes
     finally:
         if call.fault is not None:
             trace.faults.append(call.fault.name)
+    if malformed is not None:
+        # Only a successful answer is corrupted (an error answer above used the rule up).
+        trace.faults.append(malformed.name)
+        return 200, corrupt(result, malformed.variant), {FAULT_HEADER: malformed.name}
     return 200, orjson.dumps(result), {}
 
 

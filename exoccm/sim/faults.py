@@ -1,8 +1,9 @@
 """Faults tests inject into the simulator, and the book that decides which call gets which.
 
 Two families of faults exist. *HTTP faults* replace or delay a call's answer (an error status,
-429 with ``Retry-After``, a hang). *Operation faults* let a write succeed at the HTTP level but
-end its Operation badly (``failure``, ``timeout``) or never (stuck ``pending``).
+429 with ``Retry-After``, a hang, a 200 whose body is corrupted). *Operation faults* let a write
+succeed at the HTTP level but end its Operation badly (``failure``, ``timeout``) or late (stuck
+``pending``, for ever or for a while).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+import orjson
+
 from exoccm.sim.constants import OPERATION_REASONS
 
 FaultKind = Literal[
@@ -22,11 +25,18 @@ FaultKind = Literal[
     "operation-failure",
     "operation-timeout",
     "operation-stuck",
+    "malformed",
 ]
 OPERATION_FAULT_KINDS = frozenset({"operation-failure", "operation-timeout", "operation-stuck"})
 
 # A hang longer than this would outlive any sensible client timeout and stall test teardown.
 MAX_HANG_SECONDS = 300.0
+
+MalformedVariant = Literal["broken-json", "missing-field", "wrong-type"]
+MALFORMED_VARIANTS: tuple[str, ...] = get_args(MalformedVariant)
+
+# Answers a fault corrupted on purpose carry this header, so spec-conformance checks skip them.
+FAULT_HEADER = "X-Simulator-Fault"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,7 @@ class Fault:
     seconds: float = 0.0
     applied: bool = False
     reason: str = ""
+    variant: str = ""
 
     @classmethod
     def http(cls, status: int, message: str | None = None) -> Fault:
@@ -85,14 +96,39 @@ class Fault:
         return cls("operation-timeout", reason="unavailable", message="operation timed out")
 
     @classmethod
-    def operation_stuck(cls) -> Fault:
-        """The write's Operation stays ``pending`` for ever; the change never happens."""
-        return cls("operation-stuck")
+    def operation_stuck(cls, seconds: float | None = None) -> Fault:
+        """The write's Operation stays ``pending`` for ever (the change never happens), or, with
+        ``seconds``, for that long on the simulator's clock before it succeeds as usual: an
+        operation that outlives a client's deadline and completes after all."""
+        if seconds is None:
+            return cls("operation-stuck")
+        if not math.isfinite(seconds) or seconds <= 0:
+            raise ValueError(f"operation-stuck seconds must be finite and > 0, not {seconds!r}")
+        return cls("operation-stuck", seconds=float(seconds))
+
+    @classmethod
+    def malformed(cls, variant: str = "broken-json") -> Fault:
+        """Serve the call, then replace its 200 answer's body with an unusable one.
+
+        ``broken-json`` truncates the JSON; ``missing-field`` drops a required field (``id``, or
+        a list's wrapping key); ``wrong-type`` gives that field a value of another JSON type.
+        A write still takes effect: only its answer is lost. Error answers are left alone.
+        """
+        if variant not in MALFORMED_VARIANTS:
+            raise ValueError(
+                f"unknown malformed variant {variant!r}; use one of {', '.join(MALFORMED_VARIANTS)}"
+            )
+        return cls("malformed", variant=variant)
 
     @property
     def name(self) -> str:
-        """Short name recorded in the request log, e.g. ``http-503`` or ``operation-stuck``."""
-        return f"http-{self.status}" if self.kind == "http" else self.kind
+        """Short name recorded in the request log, e.g. ``http-503``, ``operation-stuck`` or
+        ``malformed-wrong-type``."""
+        if self.kind == "http":
+            return f"http-{self.status}"
+        if self.kind == "malformed":
+            return f"malformed-{self.variant}"
+        return self.kind
 
     @property
     def affects_operation(self) -> bool:
@@ -109,6 +145,10 @@ class Fault:
             data |= {"seconds": self.seconds, "applied": self.applied}
         elif self.kind == "operation-failure":
             data |= {"reason": self.reason, "message": self.message}
+        elif self.kind == "operation-stuck" and self.seconds:
+            data["seconds"] = self.seconds
+        elif self.kind == "malformed":
+            data["variant"] = self.variant
         return data
 
     @classmethod
@@ -127,12 +167,45 @@ class Fault:
             "operation-failure": cls.operation_failure,
             "operation-timeout": cls.operation_timeout,
             "operation-stuck": cls.operation_stuck,
+            "malformed": cls.malformed,
         }
         try:
             fault = builders[data["kind"]](**args)
         except TypeError as error:
             raise ValueError(f"bad arguments for a {data['kind']!r} fault: {error}") from None
         return fault
+
+
+def corrupt(result: Any, variant: str) -> bytes:
+    """The body of a 200 answer whose JSON value was ``result``, broken as ``variant`` says.
+
+    Every variant makes the answer unusable for a client that relies on the spec's required
+    fields: the JSON does not parse, the ``id`` (or a list answer's wrapping key) is missing,
+    or that field holds a value of another JSON type.
+    """
+    if variant == "broken-json":
+        return orjson.dumps(result)[:-1] + b",}"  # cut short, then a dangling comma
+    if not isinstance(result, dict) or not result:
+        # No field to break: a value of the wrong top-level type instead.
+        return orjson.dumps([result] if variant == "wrong-type" else None)
+    key = "id" if "id" in result else next(iter(result))
+    broken = dict(result)
+    if variant == "missing-field":
+        del broken[key]
+    else:
+        broken[key] = _other_type(result[key])
+    return orjson.dumps(broken)
+
+
+def _other_type(value: Any) -> Any:
+    """A JSON value of a different type than ``value`` (str -> number, list -> string, ...)."""
+    if isinstance(value, str):
+        return 12345
+    if isinstance(value, list):
+        return "not-a-list"
+    if isinstance(value, dict):
+        return ["not-an-object"]
+    return "not-a-" + type(value).__name__
 
 
 @dataclass(slots=True)

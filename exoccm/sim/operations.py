@@ -105,7 +105,13 @@ class OperationScheduler:
         zone.operations[op["id"]] = op
         rendered = render_operation(op)
         if fault is not None and fault.kind == "operation-stuck":
-            return rendered
+            if not fault.seconds:
+                return rendered  # pending for ever
+            # Stuck for a while, then it ends as if nothing had happened.
+            delay = fault.seconds
+            fault = None
+        else:
+            delay = self._latency(operation_id)
 
         def finish() -> None:
             if fault is None:
@@ -118,7 +124,7 @@ class OperationScheduler:
                 on_failure()
                 op.update(state="failure", reason=fault.reason, message=fault.message)
 
-        due = self._clock.monotonic() + self._latency(operation_id)
+        due = self._clock.monotonic() + delay
         heapq.heappush(self._queue, _Pending(due, next(self._sequence), finish))
         return rendered
 

@@ -21,6 +21,8 @@ from exoscale_auth import ExoscaleV2Auth  # type: ignore[import-untyped]
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
+from exoccm.sim.faults import FAULT_HEADER
+
 SPEC_PATH = Path(exoscale.__file__).parent / "openapi.json"
 ZONE = "de-muc-1"
 MISSING = "00000000-0000-4000-8000-000000000000"  # a well-formed id nothing has
@@ -90,8 +92,8 @@ def check_response(method: str, url: str, status: int, body: bytes) -> None:
 
 async def check_httpx_response(response: httpx.Response) -> None:
     await response.aread()
-    if "/_sim/" in response.request.url.path:
-        return
+    if "/_sim/" in response.request.url.path or FAULT_HEADER in response.headers:
+        return  # the admin API, or an answer a `malformed` fault corrupted on purpose
     check_response(
         response.request.method, str(response.request.url), response.status_code, response.content
     )
@@ -100,6 +102,8 @@ async def check_httpx_response(response: httpx.Response) -> None:
 def check_requests_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     assert response.request.method is not None
     assert response.request.url is not None
+    if FAULT_HEADER in response.headers:
+        return  # corrupted on purpose by a `malformed` fault
     check_response(
         response.request.method, response.request.url, response.status_code, response.content
     )

@@ -7,12 +7,14 @@ from typing import Any
 
 import anyio
 import httpx
+import orjson
 import pytest
 
 from exoccm.sim import Fault, Simulator
 from exoccm.sim import app as sim_app
+from exoccm.sim.faults import FAULT_HEADER, MALFORMED_VARIANTS
 from exoccm.sim.server import serve_in_thread
-from tests.sim.helpers import ZONE, OfficialSigner, check_httpx_response
+from tests.sim.helpers import ZONE, OfficialSigner, check_httpx_response, check_response
 
 pytestmark = pytest.mark.anyio
 
@@ -210,6 +212,9 @@ async def test_random_latencies_are_reproducible_from_the_seed() -> None:
         lambda: Fault.hang(10_000),
         lambda: Fault.rate_limited(retry_after=-1),
         lambda: Fault.operation_failure(reason="gremlins"),
+        lambda: Fault.operation_stuck(seconds=0),
+        lambda: Fault.operation_stuck(seconds=float("inf")),
+        lambda: Fault.malformed("garbled"),
     ],
 )
 def test_bad_faults_are_refused(build: Any) -> None:
@@ -239,8 +244,78 @@ def test_bad_injections_are_refused(sim: Simulator) -> None:
         Fault.operation_failure("busy", "later"),
         Fault.operation_timeout(),
         Fault.operation_stuck(),
+        Fault.operation_stuck(seconds=30),
+        *(Fault.malformed(variant) for variant in MALFORMED_VARIANTS),
     ],
-    ids=lambda fault: fault.name,
+    ids=lambda fault: fault.name + (f"-{fault.seconds:g}s" if fault.seconds else ""),
 )
 def test_faults_round_trip_through_json(fault: Fault) -> None:
     assert Fault.from_json(fault.to_json()) == fault
+
+
+# -- malformed answers and operations stuck for a while ------------------------------------------
+
+
+@pytest.mark.parametrize("variant", MALFORMED_VARIANTS)
+@pytest.mark.parametrize("operation", ["get-load-balancer", "list-load-balancers"])
+async def test_malformed_answers_break_the_spec_and_say_so(
+    sim: Simulator, client: httpx.AsyncClient, variant: str, operation: str
+) -> None:
+    lb = (await client.post("/load-balancer", json={"name": "nlb"})).json()["reference"]["id"]
+    path = "/load-balancer" if operation == "list-load-balancers" else f"/load-balancer/{lb}"
+    sim.inject(operation, Fault.malformed(variant), count=1)
+    # The fixture's spec check skips the corrupted answer because of its header...
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers[FAULT_HEADER] == f"malformed-{variant}"
+    assert sim.requests[-1].fault == f"malformed-{variant}"
+    # ...and without that skip the answer would fail it: it is really broken. (The spec marks
+    # almost no field required, so a missing `id` passes it, though no client can use it.)
+    if variant != "missing-field":
+        with pytest.raises(Exception):  # noqa: B017 - JSON and schema errors alike
+            check_response("GET", str(response.request.url), 200, response.content)
+    if variant == "broken-json":
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(response.content)
+    else:
+        data = orjson.loads(response.content)
+        key = "id" if operation == "get-load-balancer" else "load-balancers"
+        if variant == "missing-field":
+            assert key not in data
+        else:
+            assert type(data[key]) is not type(orjson.loads((await client.get(path)).content)[key])
+    # The rule was used up: the next answer is whole and carries no fault header.
+    assert FAULT_HEADER not in (await client.get(path)).headers
+
+
+async def test_malformed_write_still_takes_effect(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.inject("create-load-balancer", Fault.malformed("missing-field"), count=1)
+    response = await client.post("/load-balancer", json={"name": "made-anyway"})
+    assert "id" not in response.json()
+    assert [lb["name"] for lb in sim.load_balancers(ZONE)] == ["made-anyway"]
+
+
+async def test_malformed_leaves_error_answers_alone(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.inject("get-load-balancer", Fault.malformed("wrong-type"), count=1)
+    response = await client.get("/load-balancer/00000000-0000-4000-8000-000000000000")
+    assert response.status_code == 404
+    assert FAULT_HEADER not in response.headers
+    assert sim.requests[-1].fault is None
+
+
+async def test_an_operation_stuck_for_a_while_completes_afterwards(
+    sim: Simulator, client: httpx.AsyncClient
+) -> None:
+    sim.inject("create-load-balancer", Fault.operation_stuck(seconds=30), count=1)
+    op = (await client.post("/load-balancer", json={"name": "slow"})).json()
+    sim.advance(29)
+    assert (await client.get(f"/operation/{op['id']}")).json()["state"] == "pending"
+    assert sim.load_balancers(ZONE)[0]["state"] == "creating"
+    sim.advance(2)
+    assert (await client.get(f"/operation/{op['id']}")).json()["state"] == "success"
+    assert sim.load_balancers(ZONE)[0]["state"] == "running"
+    assert sim.requests[0].fault == "operation-stuck"

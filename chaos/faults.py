@@ -1,0 +1,127 @@
+"""Exoscale faults for the campaign: phases of a few moderate, probabilistic rules.
+
+Every phase starts by clearing the simulator's rules, then (nine times in ten) injects two to
+four rules drawn from the menu below, each firing on a few percent of matching calls. Stuck
+operations are stuck for a while (longer than exoccm's operation deadline, then they complete),
+never for ever: a cloud operation that never ends would make convergence impossible by
+definition, not because of exoccm.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from exoccm.testing.simprocess import SimProcess
+
+Rule = dict[str, Any]
+
+MALFORMED_TARGETS = ("get-load-balancer", "list-load-balancers", "get-operation", "*")
+
+
+def _http(rng: random.Random) -> Rule:
+    status = rng.choice((500, 502, 503))
+    return {"fault": {"kind": "http", "status": status}, "probability": rng.uniform(0.05, 0.12)}
+
+
+def _rate_limited(rng: random.Random) -> Rule:
+    return {
+        "fault": {"kind": "rate-limited", "retry_after": rng.choice((0.5, 1.0, 2.0))},
+        "probability": rng.uniform(0.05, 0.1),
+    }
+
+
+def _hang(rng: random.Random) -> Rule:
+    # Around exoccm's request timeout (EXOCCM_API_TIMEOUT=5s in the campaign): some hangs
+    # are merely slow answers, some become timeouts; with applied=True the cloud did the work.
+    fault = {
+        "kind": "hang",
+        "seconds": round(rng.uniform(2.0, 8.0), 1),
+        "applied": rng.random() < 0.5,
+    }
+    return {"fault": fault, "probability": rng.uniform(0.02, 0.05)}
+
+
+def _operation_failure(rng: random.Random) -> Rule:
+    fault = {"kind": "operation-failure", "reason": "fault", "message": "injected by the campaign"}
+    return {"fault": fault, "probability": rng.uniform(0.08, 0.15)}
+
+
+def _operation_timeout(rng: random.Random) -> Rule:
+    return {"fault": {"kind": "operation-timeout"}, "probability": rng.uniform(0.05, 0.1)}
+
+
+def _operation_stuck(rng: random.Random) -> Rule:
+    fault = {"kind": "operation-stuck", "seconds": round(rng.uniform(25.0, 40.0), 1)}
+    return {"fault": fault, "probability": rng.uniform(0.04, 0.08)}
+
+
+def _malformed(rng: random.Random) -> Rule:
+    variant = rng.choice(("broken-json", "missing-field", "wrong-type"))
+    return {
+        "operation_id": rng.choice(MALFORMED_TARGETS),
+        "fault": {"kind": "malformed", "variant": variant},
+        "probability": rng.uniform(0.03, 0.08),
+    }
+
+
+MENU = {
+    "http": _http,
+    "rate-limited": _rate_limited,
+    "hang": _hang,
+    "operation-failure": _operation_failure,
+    "operation-timeout": _operation_timeout,
+    "operation-stuck": _operation_stuck,
+    "malformed": _malformed,
+}
+
+
+@dataclass
+class FaultPhases:
+    sim: SimProcess
+    rng: random.Random
+    quiet_probability: float = 0.1
+    phases: int = 0
+    rules: Counter[str] = field(default_factory=Counter)
+
+    def next_phase(self) -> str:
+        """Clear the rules and inject a new set; a line for the progress log."""
+        self.sim.call("clear_faults")
+        self.phases += 1
+        if self.rng.random() < self.quiet_probability:
+            return "faults: quiet phase (none)"
+        kinds = self.rng.sample(sorted(MENU), self.rng.randint(2, 4))
+        described = []
+        for kind in kinds:
+            rule = MENU[kind](self.rng)
+            rule.setdefault("operation_id", "*")
+            rule["probability"] = round(rule["probability"], 3)
+            self.sim.call("inject", **rule)
+            self.rules[kind] += 1
+            described.append(f"{kind}@{rule['operation_id']} p={rule['probability']}")
+        return "faults: " + ", ".join(described)
+
+    def clear(self) -> None:
+        self.sim.call("clear_faults")
+
+
+def fired(requests: list[dict[str, Any]]) -> tuple[Counter[str], Counter[str]]:
+    """Faults that shaped calls, from the simulator's request log: by kind and by name."""
+    by_name: Counter[str] = Counter()
+    for record in requests:
+        for name in (record.get("fault") or "").split("+"):
+            if name:
+                by_name[name] += 1
+    by_kind: Counter[str] = Counter()
+    for name, count in by_name.items():
+        by_kind[_kind(name)] += count
+    return by_kind, by_name
+
+
+def _kind(name: str) -> str:
+    for prefix in ("http", "malformed"):
+        if name.startswith(prefix + "-"):
+            return prefix
+    return name
