@@ -200,10 +200,19 @@ def emitted_event_reasons(package_dir: Path = PACKAGE_DIR) -> list[EmittedEvent]
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
+            where = f"{path.relative_to(package_dir.parent)}:{node.lineno}"
+            # The service controller's Note("Reason", message) becomes a Warning Event.
+            if isinstance(node.func, ast.Name) and node.func.id == "Note" and node.args:
+                note_reason = _literal(node.args[0])
+                if note_reason is None:
+                    raise ValueError(f"{where}: the Note reason is not a string literal")
+                found.append(EmittedEvent(note_reason, "Warning", where))
+                continue
             event = _event_call(node)
             if event is None:
                 continue
-            where = f"{path.relative_to(package_dir.parent)}:{node.lineno}"
+            if isinstance(event[1], ast.Attribute) and event[1].attr == "reason":
+                continue  # note.reason: every Note(...) literal is found above
             reason = _literal(event[1])
             if reason is None:
                 raise ValueError(f"{where}: the Event reason is not a string literal")

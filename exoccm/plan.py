@@ -64,7 +64,7 @@ def describe_decision(service: dict[str, Any], decision: Decision) -> list[str]:
         "ingress"
     ):
         lines.append(f"set EXTERNAL-IP to {lb.ip if lb is not None else 'the new NLB IP'}")
-    return lines + [f"note: {note}" for note in decision.notes]
+    return lines + [f"warning ({note.reason}): {note.message}" for note in decision.notes]
 
 
 async def compute(

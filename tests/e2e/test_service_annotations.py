@@ -433,7 +433,9 @@ def test_zone_annotation(world: World, exoccm_factory: Factory) -> None:
     assert event["message"] == (
         f"Error syncing load balancer: Instance Pool {here.id} (annotation "
         f"{key('service-instancepool-id')}) does not exist in zone {OTHER_ZONE}; an NLB can only "
-        f"target a pool of its own zone (set {key('zone')} to the pool's zone, or fix the ID)"
+        f"target a pool of its own zone: set {key('zone')} to the pool's zone, fix the ID, or "
+        "remove the annotation to let exoccm infer the pool from the Nodes again (exoccm writes "
+        "the inferred pool there, so it goes stale when a Service moves to another zone)"
     )
 
     # Moving "local" to the other zone: the pool exoccm inferred and wrote back is this zone's,

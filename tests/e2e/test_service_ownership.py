@@ -177,6 +177,13 @@ def test_id_annotation(world: World, exoccm_factory: Factory) -> None:
     assert svc["metadata"]["annotations"][key("id")] == nlb["id"]
     assert nlb["id"] != "5b0e8c3a-1d2f-4e6a-9b7c-000000000000"
     assert world.writes()["create-load-balancer"] == 2  # the hand-made one and "stale"'s
+    # ...and the user is told, in case the id was meant to name an existing NLB.
+    world.wait_event(
+        "stale",
+        "LoadBalancerNotFound",
+        "5b0e8c3a-1d2f-4e6a-9b7c-000000000000",
+        "creating a new NLB",
+    )
 
     world.delete_service("adopted")
     world.wait_gone("adopted")

@@ -168,3 +168,50 @@ def test_out_of_band_edits_are_reverted_within_a_drift_period(
         return None
 
     wait_for(recreated, timeout=15, what="the deleted NLB to be re-created with its IP in status")
+
+
+def test_an_orphan_in_a_zone_no_service_uses_is_collected_after_a_restart(
+    clean_cluster: ControlPlane,
+    simulator: SimProcess,
+    exoccm_factory: Callable[..., ExoccmProcess],
+) -> None:
+    from exoscale.api.v2 import Client
+
+    from exoccm.testing.simprocess import API_KEY, API_SECRET
+
+    with clean_cluster.http() as client:
+        cluster = client.get("/api/v1/namespaces/kube-system").json()["metadata"]["uid"]
+    official = Client(API_KEY, API_SECRET, url=f"{simulator.url}/at-vie-1/v2")
+    labels = {
+        "managed-by": "exoccm",
+        "k8s-cluster": cluster,
+        "k8s-service-uid": "3c1e4b7a-0000-4000-8000-0000000000aa",  # no such Service
+        "k8s-service-namespace": "gone",
+        "k8s-service-name": "gone",
+    }
+    official.wait(official.create_load_balancer(name="k8s-left-behind", labels=labels)["id"])
+    assert len(simulator.load_balancers("at-vie-1")) == 1
+    # exoccm's zone is de-muc-1 and no Service uses at-vie-1: only the first drift pass's
+    # survey of every reachable zone can find the NLB, and two passes must agree.
+    exoccm_factory(env={"EXOCCM_DRIFT_PERIOD": "2s"})
+    wait_for(
+        lambda: simulator.load_balancers("at-vie-1") == [],
+        timeout=30,
+        what="the orphaned NLB in at-vie-1 to be collected",
+    )
+
+    def list_zones() -> list[str]:
+        return [
+            r["zone"] for r in simulator.requests() if r["operation_id"] == "list-load-balancers"
+        ]
+
+    surveyed = list_zones()
+    assert {"at-vie-1", "at-vie-2", "hr-zag-1"} <= set(surveyed)
+    # After the survey only the zone in use (the default one) and zones holding exoccm's NLBs
+    # are listed, not all eight every period.
+    later = wait_for(
+        lambda: (zones := list_zones()[len(surveyed) :]) and len(zones) >= 3 and zones,
+        timeout=30,
+        what="three more drift passes",
+    )
+    assert set(later) <= {"de-muc-1", "at-vie-1"}

@@ -8,7 +8,6 @@ neither to Exoscale nor to Kubernetes. Bad input becomes a Warning Event and no 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,35 +15,22 @@ import structlog
 
 from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.service import kubeside
-from exoccm.controllers.service.annotations import PREFIX, LoadBalancerSettings, parse_annotations
+from exoccm.controllers.service.annotations import LoadBalancerSettings
 from exoccm.controllers.service.apply import apply_plan
-from exoccm.controllers.service.desired import (
-    desired_load_balancer,
-    single_port_annotation_notes,
-    spec_problems,
-)
-from exoccm.controllers.service.diff import (
-    DeleteService,
-    plan_changes,
-    plan_deletion,
-    port_conflicts,
-)
+from exoccm.controllers.service.decide import ServiceContext, decide
+from exoccm.controllers.service.diff import DeleteService, plan_deletion
 from exoccm.controllers.service.lookup import LoadBalancerNotFoundError, find_load_balancer
-from exoccm.controllers.service.pool import PoolChoice, PoolError, choose_pool
 from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, NotLeaderError, RateLimitedError
-from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import ConflictError, NotFoundError
 from exoccm.kube.events import EventRecorder, EventType
-from exoccm.kube.objects import annotations_of, uid_of
+from exoccm.kube.objects import uid_of
 
 log = structlog.get_logger(__name__)
 
 Obj = dict[str, Any]
-ID_ANNOTATION = PREFIX + "id"
-POOL_ANNOTATION = PREFIX + "service-instancepool-id"
 
 
 @dataclass(frozen=True)
@@ -53,6 +39,10 @@ class ServiceControllerConfig:
     known_zones: frozenset[str]
     cluster_id: str
     drift_period: float = 60.0
+
+
+class SyncBlockedError(Exception):
+    """The NLB or its pool cannot be determined yet; the Warning Event says why."""
 
 
 class ServiceReconciler:
@@ -74,18 +64,16 @@ class ServiceReconciler:
         self.inventories = inventories
         self.recorder = recorder
         self.config = config
+        self.context = ServiceContext(config.default_zone, config.known_zones, config.cluster_id)
 
     async def _event(self, service: Obj, type_: EventType, reason: str, message: str) -> None:
         await self.recorder.event(service, type_, reason, message, kind="Service", api_version="v1")
 
     def settings_of(self, service: Obj) -> tuple[LoadBalancerSettings, list[str]]:
-        settings, problems = parse_annotations(
-            annotations_of(service), known_zones=self.config.known_zones
-        )
-        return settings, [str(p) for p in problems]
+        return self.context.settings_of(service)
 
     def zone_of(self, settings: LoadBalancerSettings) -> str:
-        return settings.zone or self.config.default_zone
+        return self.context.zone_of(settings)
 
     # -- the reconcile ------------------------------------------------------------------------
 
@@ -111,68 +99,34 @@ class ServiceReconciler:
             return DONE  # the Service was deleted while we worked
 
     async def _ensure(self, service: Obj) -> Result:
-        settings, problems = self.settings_of(service)
-        problems += [str(p) for p in spec_problems(service)]
-        if problems:
-            await self._event(
-                service,
-                "Warning",
-                "SyncLoadBalancerFailed",
-                "Error syncing load balancer: " + "; ".join(problems),
-            )
-            return DONE  # nothing to retry until the Service changes
-        for note in single_port_annotation_notes(service, settings):
-            await self._event(service, "Warning", "IgnoredAnnotation", note)
-        zone = self.zone_of(settings)
-        inventory = self.inventories.zone(zone)
-        uid = uid_of(service)
         try:
-            found = await find_load_balancer(settings, uid, inventory)
-            choice = await choose_pool(settings, self._node_list(), inventory)
-        except (LoadBalancerNotFoundError, PoolError) as exc:
-            await self._event(
-                service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
-            )
-            return DONE
+            decision = await decide(service, self.nodes.list(), self.inventories, self.context)
         except ExoscaleError as exc:
-            # The lookups' API calls failed (a listing unreadable, the API down): the user hears
-            # of it as of any other sync error, and the reconcile is retried with backoff.
-            await self._event(
-                service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {exc}"
-            )
+            # A listing could not be read (the API down, garbage answers): tell the user as of
+            # any sync error; the reconcile is retried with backoff.
+            await self._failed(service, exc)
             raise
-        desired = desired_load_balancer(
-            service,
-            settings,
-            zone=zone,
-            instance_pool_id=choice.pool_id,
-            cluster_id=self.config.cluster_id,
-        )
-        conflicts = port_conflicts(desired, found.load_balancer, service_uid=uid)
-        if conflicts:
-            await self._event(
-                service,
-                "Warning",
-                "SyncLoadBalancerFailed",
-                "Error syncing load balancer: " + "; ".join(conflicts),
-            )
-            return DONE
-        plan = plan_changes(desired, found.load_balancer, service_uid=uid)
-        lb = found.load_balancer
+        if decision.invalid:
+            await self._failed(service, "; ".join(decision.invalid))
+            return DONE  # nothing to retry until the Service changes
+        for note in decision.notes:
+            await self._event(service, "Warning", note.reason, note.message)
+        if decision.blocked:
+            await self._failed(service, decision.blocked)
+            raise SyncBlockedError(decision.blocked)  # retried with backoff
+        assert decision.found is not None
+        lb = decision.found.load_balancer
+        plan = decision.plan
         if plan:
+            # The finalizer goes on before the first cloud write, so nothing can leak.
             service = await kubeside.add_finalizer(self.kube, service) or service
             await self._event(service, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
             try:
-                lb = await apply_plan(plan, lb, inventory)
+                lb = await apply_plan(plan, lb, self.inventories.zone(decision.zone))
             except NotLeaderError:
                 raise
             except ExoscaleError as exc:
-                await self._event(
-                    service,
-                    "Warning",
-                    "SyncLoadBalancerFailed",
-                    f"Error syncing load balancer: {exc}",
-                )
+                await self._failed(service, exc)
                 raise
             if any(isinstance(s, DeleteService) and s.pool_change for s in plan.steps):
                 await self._event(
@@ -183,18 +137,14 @@ class ServiceReconciler:
             # Adopted or converged: whatever we manage must be cleaned up on deletion.
             service = await kubeside.add_finalizer(self.kube, service) or service
         assert lb is not None
-        await self._write_back(service, lb, choice)
+        await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id))
         await kubeside.set_ingress(self.kube, service, lb.ip)
         return DONE
 
-    async def _write_back(self, service: Obj, lb: LoadBalancer, choice: PoolChoice) -> None:
-        values = {ID_ANNOTATION: lb.id}
-        if choice.source != "annotation":
-            values[POOL_ANNOTATION] = choice.pool_id
-        await kubeside.write_annotations(self.kube, service, values)
-
-    def _node_list(self) -> list[Mapping[str, Any]]:
-        return list(self.nodes.list())
+    async def _failed(self, service: Obj, problem: object) -> None:
+        await self._event(
+            service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {problem}"
+        )
 
     # -- cleanup ------------------------------------------------------------------------------
 

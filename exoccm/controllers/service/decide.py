@@ -18,7 +18,7 @@ from exoccm.controllers.service.desired import (
     single_port_annotation_notes,
     spec_problems,
 )
-from exoccm.controllers.service.diff import Plan, plan_changes
+from exoccm.controllers.service.diff import Plan, plan_changes, port_conflicts
 from exoccm.controllers.service.lookup import (
     Found,
     LoadBalancerNotFoundError,
@@ -50,6 +50,14 @@ class ServiceContext:
 
 
 @dataclass(frozen=True)
+class Note:
+    """Something worth a Warning Event that does not stop the sync."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """The outcome of looking at one Service: either problems to report, or a plan."""
 
@@ -57,7 +65,7 @@ class Decision:
     settings: LoadBalancerSettings
     invalid: tuple[str, ...] = ()  # bad spec or annotations: report, make no cloud call
     blocked: str | None = None  # the NLB or its pool cannot be determined
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     found: Found | None = None
     choice: PoolChoice | None = None
     desired: DesiredLoadBalancer | None = None
@@ -77,29 +85,40 @@ async def decide(
     inventories: Inventories,
     context: ServiceContext,
 ) -> Decision:
+    """Validate, find the NLB and its pool, and plan. API errors of the lookups propagate."""
     settings, problems = context.settings_of(service)
     problems += [str(p) for p in spec_problems(service)]
     zone = context.zone_of(settings)
     if problems:
         return Decision(zone, settings, invalid=tuple(problems))
-    notes = tuple(single_port_annotation_notes(service, settings))
+    notes = [Note("IgnoredAnnotation", n) for n in single_port_annotation_notes(service, settings)]
     inventory = inventories.zone(zone)
     uid = uid_of(dict(service))
     try:
         found = await find_load_balancer(settings, uid, inventory)
         choice = await choose_pool(settings, list(nodes), inventory)
     except (LoadBalancerNotFoundError, PoolError) as exc:
-        return Decision(zone, settings, blocked=str(exc), notes=notes)
+        return Decision(zone, settings, blocked=str(exc), notes=tuple(notes))
+    if found.load_balancer is None and settings.load_balancer_id:
+        notes.append(
+            Note(
+                "LoadBalancerNotFound",
+                f"NLB {settings.load_balancer_id} (annotation {ID_ANNOTATION}) does not exist in "
+                f"zone {zone}: creating a new NLB and recording its ID there",
+            )
+        )
     desired = desired_load_balancer(
         service, settings, zone=zone, instance_pool_id=choice.pool_id, cluster_id=context.cluster_id
     )
-    plan = plan_changes(desired, found.load_balancer, service_uid=uid)
+    conflicts = port_conflicts(desired, found.load_balancer, service_uid=uid)
+    if conflicts:
+        return Decision(zone, settings, blocked="; ".join(conflicts), notes=tuple(notes))
     return Decision(
         zone,
         settings,
-        notes=notes,
+        notes=tuple(notes),
         found=found,
         choice=choice,
         desired=desired,
-        plan=plan,
+        plan=plan_changes(desired, found.load_balancer, service_uid=uid),
     )

@@ -21,7 +21,8 @@ from exoccm.controllers.inventory import ZoneInventory
 from exoccm.controllers.service import kubeside
 from exoccm.controllers.service.annotations import PREFIX
 from exoccm.controllers.service.apply import apply_plan
-from exoccm.controllers.service.controller import ID_ANNOTATION, ServiceReconciler
+from exoccm.controllers.service.controller import ServiceReconciler
+from exoccm.controllers.service.decide import ID_ANNOTATION
 from exoccm.controllers.service.desired import (
     LABEL_CLUSTER,
     LABEL_MANAGED_BY,
@@ -117,32 +118,50 @@ class DriftRepair:
         self.enqueue_low = enqueue_low
         self.period = period
         self._suspects: set[tuple[str, str]] = set()
+        self._surveyed = False
+        self._zones_with_ours: set[str] = set()
         self.passes = 0
 
     async def run(self) -> None:
         while True:
             await anyio.sleep(self.period)
-            await self.pass_once()
+            try:
+                await self.pass_once()
+            except Exception:  # the next pass tries again; leader work must go on
+                log.exception("drift pass failed")
 
     def _load_balancer_services(self) -> list[Obj]:
         return [s for s in self.reconciler.services.list() if kubeside.wants_load_balancer(s)]
 
+    def _zones(self, services: list[Obj]) -> set[str]:
+        """Zones to list: those in use, those holding exoccm's NLBs, and, until one pass has
+        listed them all, every zone the client can reach (an NLB left in a zone no Service uses
+        any more, say after a restart, is found once and then watched until collected)."""
+        config = self.reconciler.config
+        zones = {self._zone(s) for s in services} | self._zones_with_ours | {config.default_zone}
+        if not self._surveyed:
+            zones |= set(config.known_zones)
+        return zones
+
     async def pass_once(self) -> None:
         services = self._load_balancer_services()
-        zones = {self._zone(s) for s in services}
-        inventories = {inv.zone: inv for inv in self.reconciler.inventories.zones()}
-        for zone in zones:
-            inventories.setdefault(zone, self.reconciler.inventories.zone(zone))
-        for inventory in inventories.values():
+        for zone in sorted(self._zones(services)):
+            inventory = self.reconciler.inventories.zone(zone)
             try:
                 await inventory.refresh_load_balancers(max_age=self.period / 2)
                 if inventory.sks_clusters.fetched_at is not None:
                     await inventory.sks_clusters.get(max_age=self.period / 2)
             except ExoscaleError as exc:
-                log.warning("drift_refresh_failed", zone=inventory.zone, error=str(exc))
+                log.warning("drift_refresh_failed", zone=zone, error=str(exc))
                 continue
+            ours = inventory.find_by_labels(owned_by_cluster(self.reconciler.config.cluster_id))
+            if ours:
+                self._zones_with_ours.add(zone)
+            else:
+                self._zones_with_ours.discard(zone)
             if self.reconciler.services.has_synced:
                 await self._collect(inventory)
+        self._surveyed = True  # failed zones were warned about; their NLBs show up when used
         self.enqueue_low(key_of(s) for s in services)
         self.passes += 1
 

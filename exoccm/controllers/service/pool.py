@@ -80,8 +80,10 @@ async def _check_pool_exists(pool_id: str, inventory: ZoneInventory) -> None:
     if pool_id not in pools:
         raise PoolError(
             f"Instance Pool {pool_id} (annotation {PREFIX}service-instancepool-id) does not "
-            f"exist in zone {inventory.zone}; an NLB can only target a pool of its own zone "
-            f"(set {PREFIX}zone to the pool's zone, or fix the ID)"
+            f"exist in zone {inventory.zone}; an NLB can only target a pool of its own zone: set "
+            f"{PREFIX}zone to the pool's zone, fix the ID, or remove the annotation to let exoccm "
+            "infer the pool from the Nodes again (exoccm writes the inferred pool there, so it "
+            "goes stale when a Service moves to another zone)"
         )
 
 
