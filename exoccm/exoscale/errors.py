@@ -120,10 +120,8 @@ class ConflictError(ApiError):
     _summary = "conflict"
 
 
-class RateLimitedError(ApiError):
-    """The API asked us to slow down (429). ``retry_after`` is its hint in seconds, if any."""
-
-    _summary = "rate limited"
+class _RetryHintError(ApiError):
+    """An API error that may carry a ``Retry-After`` hint (seconds)."""
 
     def __init__(
         self,
@@ -136,28 +134,22 @@ class RateLimitedError(ApiError):
     ):
         self.retry_after = retry_after
         super().__init__(status, api_message, operation=operation, zone=zone)
+
+
+class RateLimitedError(_RetryHintError):
+    """The API asked us to slow down (429). ``retry_after`` is its hint in seconds, if any."""
+
+    _summary = "rate limited"
 
     @property
     def retryable(self) -> bool:
         return True
 
 
-class ServerError(ApiError):
+class ServerError(_RetryHintError):
     """The API failed on its side (5xx). ``retry_after`` is set when a 503 carried one."""
 
     _summary = "server error"
-
-    def __init__(
-        self,
-        status: int,
-        api_message: str,
-        *,
-        retry_after: float | None = None,
-        operation: str | None = None,
-        zone: str | None = None,
-    ):
-        self.retry_after = retry_after
-        super().__init__(status, api_message, operation=operation, zone=zone)
 
     @property
     def retryable(self) -> bool:
