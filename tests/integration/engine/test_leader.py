@@ -143,6 +143,9 @@ async def test_expiry_is_judged_on_our_clock_not_the_lease_timestamps(
         led.set()
 
     async def next_attempt() -> None:
+        # A request in flight also counts as "blocked": wait until the elector really sleeps on
+        # our clock, or the advance would land before its timer exists and never wake it.
+        await until(lambda: clock.pending_timers > 0)
         gets = spy.methods.count("GET")
         clock.advance(TIMING["retry_period"] * 2.2)  # past any jittered retry
         await until(lambda: spy.methods.count("GET") > gets)
