@@ -126,6 +126,7 @@ class Informer:
             options=options,
             clock=clock,
             rng=rng,
+            transform=self._ingest,
         )
 
     def __repr__(self) -> str:
@@ -232,11 +233,11 @@ class Informer:
         return self.transform(obj) if self.transform is not None else obj
 
     async def replace(self, objects: _Objs, resource_version: str) -> None:
-        """Make the cache equal to a full list, telling handlers what changed."""
+        """Make the cache equal to a full list, telling handlers what changed. The reflector
+        has already transformed ``objects``, page by page as they arrived."""
         initial = not self.has_synced
         seen: set[str] = set()
-        for count, raw in enumerate(objects, start=1):
-            obj = self._ingest(raw)
+        for count, obj in enumerate(objects, start=1):
             key = key_of(obj)
             seen.add(key)
             old = self._store.put(key, obj)

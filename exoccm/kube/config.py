@@ -50,10 +50,10 @@ class KubeConfig:
     namespace: str = "default"
 
     def ssl_context(self) -> ssl.SSLContext:
-        """TLS settings: verification on unless the kubeconfig explicitly turns it off."""
-        ctx = ssl.create_default_context()
-        if self.ca_data:
-            ctx.load_verify_locations(cadata=self.ca_data.decode())
+        """TLS settings: verification on unless the kubeconfig explicitly turns it off. With a CA
+        in the kubeconfig only that CA is trusted, as client-go does (and the system store, ~2.5
+        MB of RSS per context, is not loaded)."""
+        ctx = ssl.create_default_context(cadata=self.ca_data.decode() if self.ca_data else None)
         if self.insecure_skip_tls_verify:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE

@@ -15,13 +15,14 @@ import binascii
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from cryptography import x509
-from cryptography.x509.oid import NameOID
+from typing import TYPE_CHECKING, Any
 
 from exoccm.controllers.node.state import provided_node_ips
 from exoccm.exoscale.models import Instance
+
+if TYPE_CHECKING:
+    # Imported where used: cryptography costs ~10 MB of RSS, and CSR approval is opt-in.
+    from cryptography import x509
 
 KUBELET_SERVING_SIGNER = "kubernetes.io/kubelet-serving"
 NODE_USER_PREFIX = "system:node:"
@@ -61,6 +62,8 @@ def is_kubelet_serving(csr: Mapping[str, Any]) -> bool:
 
 def review_request(csr: Mapping[str, Any]) -> tuple[ServingRequest | None, list[str]]:
     """The request of a kubelet-serving CSR, or None and why it can never be approved."""
+    from cryptography import x509
+
     spec = spec_of(csr)
     problems: list[str] = []
     username = str(spec.get("username") or "")
@@ -99,6 +102,8 @@ def review_request(csr: Mapping[str, Any]) -> tuple[ServingRequest | None, list[
 
 
 def _parse(request: object) -> tuple[x509.CertificateSigningRequest | None, str]:
+    from cryptography import x509
+
     try:
         pem = base64.b64decode(str(request or ""), validate=True)
     except (binascii.Error, ValueError):
@@ -115,6 +120,8 @@ def _parse(request: object) -> tuple[x509.CertificateSigningRequest | None, str]
 
 
 def _sans(parsed: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName | None:
+    from cryptography import x509
+
     try:
         return parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
@@ -122,6 +129,8 @@ def _sans(parsed: x509.CertificateSigningRequest) -> x509.SubjectAlternativeName
 
 
 def _subject_problems(parsed: x509.CertificateSigningRequest, username: str) -> list[str]:
+    from cryptography.x509.oid import NameOID
+
     common_names = [
         str(a.value) for a in parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     ]
