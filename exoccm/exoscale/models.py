@@ -102,6 +102,8 @@ class LoadBalancerService(ApiModel):
     target_port: int
     instance_pool: Ref | None = None
     healthcheck: Healthcheck | None = None
+    #: Empty in what the client returns: it drops this per-pool-member list before decoding
+    #: (see :func:`exoccm.exoscale.responses.drop_healthcheck_status`).
     healthcheck_status: tuple[HealthcheckStatus, ...] = ()
     state: str | None = None
 

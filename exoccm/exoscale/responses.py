@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import email.utils
 import math
+import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -114,6 +115,51 @@ def error_for_status(
         409: ConflictError,
     }
     return kinds.get(status, InvalidRequestError)(status, message, operation=operation, zone=zone)
+
+
+# Every NLB service lists the health of each member of its Instance Pool: a zone with 1,000 NLBs on
+# pools of 500 instances answers list-load-balancers with ~26 MB of it, and no controller reads it.
+# It is emptied in the raw bytes, before decoding. The items are flat objects (a "[" or "]" can
+# only occur inside their strings, which the pattern skips whole), and an unescaped
+# "healthcheck-status" cannot occur inside a JSON string, so nothing else is touched.
+_HEALTHCHECK_STATUS = re.compile(
+    # key, then "[", then runs of non-quote non-"]" bytes and whole strings, possessively: ~6 ns
+    # per byte (25 MB in ~0.16 s)
+    rb'"healthcheck-status"\s*:\s*\[[^\]"]*+(?:"[^"\\]*+(?:\\.[^"\\]*+)*+"[^\]"]*+)*+\]'
+)
+HEALTHCHECK_STATUS_OPERATIONS = frozenset(
+    {"list-load-balancers", "get-load-balancer", "get-load-balancer-service"}
+)
+
+
+_KEY = b'"healthcheck-status"'
+
+
+def drop_healthcheck_status(body: bytes) -> bytes:
+    """``body`` with every ``healthcheck-status`` array emptied."""
+    if _KEY not in body:
+        return body
+    return _HEALTHCHECK_STATUS.sub(b'"healthcheck-status":[]', body)
+
+
+async def read_without_healthcheck_status(chunks: AsyncIterator[bytes]) -> bytes:
+    """A streamed body, its ``healthcheck-status`` arrays emptied as it arrives.
+
+    Only what follows the last key seen (an array perhaps still arriving) is held back: every
+    array before it is complete, since these arrays do not nest.
+    """
+    out = bytearray()
+    pending = bytearray()
+    async for chunk in chunks:
+        pending += chunk
+        last = pending.rfind(_KEY)
+        # Without a key, keep a tail that could be the start of one split across chunks.
+        safe = last if last >= 0 else len(pending) - len(_KEY)
+        if safe > 0:
+            out += drop_healthcheck_status(bytes(pending[:safe]))
+            del pending[:safe]
+    out += drop_healthcheck_status(bytes(pending))
+    return bytes(out)
 
 
 def decode_json(body: bytes, *, operation: str, zone: str) -> Any:

@@ -25,7 +25,12 @@ from exoccm.exoscale.errors import (
 from exoccm.exoscale.metrics import API_RATE_LIMIT_WAIT, API_REQUEST_DURATION, API_REQUESTS
 from exoccm.exoscale.options import ClientOptions
 from exoccm.exoscale.ratelimit import TokenBucket
-from exoccm.exoscale.responses import decode_json, error_for_status
+from exoccm.exoscale.responses import (
+    HEALTHCHECK_STATUS_OPERATIONS,
+    decode_json,
+    error_for_status,
+    read_without_healthcheck_status,
+)
 from exoccm.exoscale.retry import call_with_retries
 
 log = structlog.get_logger(__name__)
@@ -33,6 +38,8 @@ log = structlog.get_logger(__name__)
 Guard = Callable[[], bool]
 """Returns whether this replica may still mutate cloud state (leader election fencing)."""
 
+# Headers describing the body as received, not as re-built without the health lists.
+_BODY_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
 # httpx errors raised before any byte of the request left this process.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -169,11 +176,34 @@ class ZoneSession:
             return None
         return decode_json(response.content, operation=operation, zone=self.zone)
 
+    async def _send_without_health(self, request: httpx.Request, signed: bool) -> httpx.Response:
+        """Send a read of NLBs; their ``healthcheck-status`` lists are dropped as the body
+        streams in, so the full body (~30 MB for 1,000 NLBs on pools of 500) is never held."""
+        if signed:
+            response = await self._http.send(request, stream=True, auth=self._auth)
+        else:
+            response = await self._http.send(request, stream=True)
+        try:
+            if response.status_code >= 400:
+                await response.aread()
+                return response
+            body = await read_without_healthcheck_status(response.aiter_bytes())
+        finally:
+            await response.aclose()
+        headers = [
+            (name, value)
+            for name, value in response.headers.multi_items()
+            if name.lower() not in _BODY_HEADERS
+        ]
+        return httpx.Response(response.status_code, headers=headers, content=body, request=request)
+
     async def _send(self, request: httpx.Request, signed: bool, operation: str) -> httpx.Response:
         # httpx's timeouts are per phase and ASGI transports ignore them: bound the whole exchange.
         timeout = self._options.request_timeout
         try:
             with anyio.fail_after(timeout):
+                if operation in HEALTHCHECK_STATUS_OPERATIONS:
+                    return await self._send_without_health(request, signed)
                 if signed:
                     return await self._http.send(request, auth=self._auth)
                 return await self._http.send(request)
