@@ -206,3 +206,16 @@ class Inventories:
 
     def zones(self) -> list[ZoneInventory]:
         return list(self._zones.values())
+
+    def survey(self, name: str) -> ZoneInventory:
+        """The inventory of zone ``name`` if exoccm works there, else a throwaway one that is
+        not registered: a one-time look at a zone (the drift pass's survey of every zone) must
+        not make it a zone whose instances the node controllers list on every refresh."""
+        inventory = self._zones.get(name)
+        if inventory is None:
+            inventory = ZoneInventory(self._client_for_zone(name), clock=self._clock)
+        return inventory
+
+    def adopt(self, inventory: ZoneInventory) -> None:
+        """Register a surveyed inventory: exoccm works in its zone from now on."""
+        self._zones.setdefault(inventory.zone, inventory)

@@ -137,16 +137,22 @@ class DriftRepair:
         """Zones to list: those in use, those holding exoccm's NLBs, and, until one pass has
         listed them all, every zone the client can reach (an NLB left in a zone no Service uses
         any more, say after a restart, is found once and then watched until collected)."""
-        config = self.reconciler.config
-        zones = {self._zone(s) for s in services} | self._zones_with_ours | {config.default_zone}
+        zones = self._zones_in_use(services)
         if not self._surveyed:
-            zones |= set(config.known_zones)
+            zones |= set(self.reconciler.config.known_zones)
         return zones
+
+    def _zones_in_use(self, services: list[Obj]) -> set[str]:
+        config = self.reconciler.config
+        return {self._zone(s) for s in services} | self._zones_with_ours | {config.default_zone}
 
     async def pass_once(self) -> None:
         services = self._load_balancer_services()
+        in_use = self._zones_in_use(services)
+        inventories = self.reconciler.inventories
         for zone in sorted(self._zones(services)):
-            inventory = self.reconciler.inventories.zone(zone)
+            # A zone only surveyed gets a throwaway inventory, kept only if ours are found there.
+            inventory = inventories.zone(zone) if zone in in_use else inventories.survey(zone)
             try:
                 await inventory.refresh_load_balancers(max_age=self.period / 2)
                 if inventory.sks_clusters.fetched_at is not None:
@@ -157,6 +163,7 @@ class DriftRepair:
             ours = inventory.find_by_labels(owned_by_cluster(self.reconciler.config.cluster_id))
             if ours:
                 self._zones_with_ours.add(zone)
+                inventories.adopt(inventory)
             else:
                 self._zones_with_ours.discard(zone)
             if self.reconciler.services.has_synced:
