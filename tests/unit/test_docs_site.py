@@ -13,7 +13,6 @@ import yaml
 ROOT = Path(__file__).parents[2]
 
 
-
 def _nav_pages(nav: list[object]) -> set[str]:
     pages: set[str] = set()
     for entry in nav:
