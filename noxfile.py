@@ -40,6 +40,15 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def chaos(session: nox.Session) -> None:
+    """The fault campaign (docs/reliability.md): 5 minutes of faults, then the end-state checks."""
+    _sync(session, "test")
+    assets = _kube_assets(session)
+    args = session.posargs or ["--duration", "300"]
+    session.run("python", "-m", "chaos.campaign", *args, env={"EXOCCM_KUBE_ASSETS": assets})
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, hadolint on the Dockerfile, yamllint on the chart."""
     _sync(session, "lint")
@@ -76,3 +85,11 @@ def binaries(session: nox.Session) -> None:
     """Build or find the control-plane binaries and print their directory."""
     _sync(session)
     session.log(_kube_assets(session))
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """The benchmarks (bench/run_all.py; about 20 minutes; ``-- --quick`` for a smoke run)."""
+    _sync(session, "bench", "test")
+    assets = _kube_assets(session)
+    session.run("python", "bench/run_all.py", *session.posargs, env={"EXOCCM_KUBE_ASSETS": assets})
