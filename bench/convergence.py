@@ -25,7 +25,6 @@ them until each shows an ingress IP. Prints one JSON document:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -47,6 +46,7 @@ from harness import (
     log,
     machine,
     percentile,
+    run_and_print,
     wait_for_leader,
 )
 
@@ -173,9 +173,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=DEFAULTS["workers"])
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after (s)")
     args = parser.parse_args()
-    with World(latency=args.latency, nodes=3) as world:
-        result = anyio.run(measure, args, world)
-    print(json.dumps(result, indent=2))
+    run_and_print(World(latency=args.latency, nodes=3), measure, args)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ All traffic goes to loopback addresses. Every wait has a deadline.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import json
 import os
 import platform
 import re
@@ -573,3 +575,13 @@ def exoccm_writes(writes: Mapping[str, int], bench_writes: Iterable[str] = ()) -
     """Apiserver writes without the benchmark's own and the Lease renewals."""
     skip = set(EXOCCM_WRITE_EXCLUDES) | set(bench_writes)
     return {k: v for k, v in writes.items() if k not in skip}
+
+
+Measure = Callable[[argparse.Namespace, World], Awaitable[Obj]]
+
+
+def run_and_print(world: World, measure: Measure, args: argparse.Namespace) -> None:
+    """Run ``measure`` inside ``world`` (started here, torn down after) and print its JSON."""
+    with world:
+        result = anyio.run(measure, args, world)
+    print(json.dumps(result, indent=2))

@@ -23,7 +23,6 @@ listings (to match new Nodes with their instances) are expected and reported.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -51,6 +50,7 @@ from harness import (
     machine,
     nlb_calls,
     node_for_instance,
+    run_and_print,
     wait_for_leader,
     wait_quiet,
 )
@@ -173,9 +173,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="operation latency (s)")
     parser.add_argument("--timeout", type=float, default=600.0, help="deadline per phase (s)")
     args = parser.parse_args()
-    with World(latency=args.latency, nodes=3) as world:
-        result = anyio.run(measure, args, world)
-    print(json.dumps(result, indent=2))
+    run_and_print(World(latency=args.latency, nodes=3), measure, args)
 
 
 if __name__ == "__main__":

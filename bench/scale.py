@@ -58,6 +58,7 @@ from harness import (
     machine,
     mib,
     pool_id,
+    run_and_print,
     service_key,
     wait_for_leader,
 )
@@ -382,9 +383,9 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=15.0, help="seconds after convergence")
     parser.add_argument("--timeout", type=float, default=900.0, help="deadline per phase (s)")
     args = parser.parse_args()
-    with World(latency=1.0, nodes=0, extra_instances=args.nodes, pools=args.pools) as world:
-        result = anyio.run(measure, args, world)
-    print(json.dumps(result, indent=2))
+    run_and_print(
+        World(latency=1.0, nodes=0, extra_instances=args.nodes, pools=args.pools), measure, args
+    )
 
 
 if __name__ == "__main__":

@@ -22,14 +22,11 @@ Prints one JSON document with the median of ``--runs`` runs.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -40,6 +37,7 @@ from harness import (
     lb_service,
     log,
     machine,
+    run_and_print,
     wait_for_leader,
     wait_quiet,
 )
@@ -138,9 +136,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="operation latency (s)")
     parser.add_argument("--timeout", type=float, default=60.0, help="per run (s)")
     args = parser.parse_args()
-    with World(latency=args.latency, nodes=3) as world:
-        result = anyio.run(measure, args, world)
-    print(json.dumps(result, indent=2))
+    run_and_print(World(latency=args.latency, nodes=3), measure, args)
 
 
 if __name__ == "__main__":

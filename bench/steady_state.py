@@ -21,7 +21,6 @@ same length here so that it is measured too, and reported separately.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ from harness import (
     lb_service,
     log,
     machine,
+    run_and_print,
     wait_for_leader,
     wait_quiet,
 )
@@ -171,9 +171,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=1.0, help="operation latency (s)")
     parser.add_argument("--timeout", type=float, default=900.0, help="convergence deadline (s)")
     args = parser.parse_args()
-    with World(latency=args.latency, nodes=3) as world:
-        result = anyio.run(measure, args, world)
-    print(json.dumps(result, indent=2))
+    run_and_print(World(latency=args.latency, nodes=3), measure, args)
 
 
 if __name__ == "__main__":
