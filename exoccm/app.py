@@ -246,7 +246,10 @@ class Application:
                 try:
                     await self.elector.run(lambda: self._lead(work))
                 except LeadershipLostError:
-                    exit_code = 1
+                    # Exit 1 so that Kubernetes restarts us as a fresh standby, unless we were
+                    # stopping anyway (the apiserver went away while in-flight work drained):
+                    # then the stop asked for has happened, and the Lease expires by itself.
+                    exit_code = 0 if self.stopping.is_set() else 1
             else:
                 await self._lead(work)
             tg.cancel_scope.cancel()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from exoccm.kube.resources import SERVICES
+from exoccm.kube.resources import NAMESPACES, SERVICES
+from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.scenario import register_nodes, seed_cloud
@@ -60,3 +63,52 @@ def test_resources_left_in_error_by_failed_operations_are_repaired(
     failed = [r["operation_id"] for r in simulator.requests() if r["fault"] == "operation-failure"]
     assert sorted(failed) == ["add-service-to-load-balancer", "create-load-balancer"]
     assert simulator.count("create-load-balancer") == 1  # repaired, not re-created
+
+
+def test_a_stop_that_outlives_the_apiserver_still_exits_0(
+    kube_assets: binaries.Assets, simulator: SimProcess, tmp_path: Path
+) -> None:
+    """SIGTERM while a reconcile waits on a stuck operation, then the apiserver goes away: the
+    Lease cannot be renewed while the work drains. That cancels the work (the fence), and the
+    process still exits 0, for it stopped as asked (it exited 1 and the campaign flagged it)."""
+    plane = ControlPlane(kube_assets, workdir=tmp_path / "plane")
+    plane.start()
+    process: ExoccmProcess | None = None
+    try:
+        _, instances = seed_cloud(simulator, ZONE)
+        register_nodes(plane, instances, uninitialized=False)
+        plane.apply(NAMESPACES.path(), {"metadata": {"name": "web"}})
+        simulator.call(
+            "inject",
+            operation_id="create-load-balancer",
+            fault={"kind": "operation-stuck"},
+            count=1,
+        )
+        env = {**simulator.env(ZONE), "EXOCCM_LEADER_ELECTION_NAMESPACE": "web"}
+        process = ExoccmProcess(plane.kubeconfig, env, tmp_path / "exoccm.log").start()
+        process.wait_ready()
+        plane.apply(SERVICES.path("web"), lb_service("stuck"))
+        wait_for(
+            lambda: any(r["fault"] == "operation-stuck" for r in simulator.requests()),
+            what="the create whose operation never ends",
+        )
+        assert process.proc is not None
+        process.proc.send_signal(signal.SIGTERM)
+        wait_for(
+            lambda: any(line.get("msg") == "shutdown_requested" for line in process.logs()),
+            timeout=10,
+            what="the shutdown to begin",
+        )
+        plane.stop_apiserver()
+        # The renew deadline (10 s) passes first, then the fence cancels the waiting work.
+        code = process.proc.wait(45)
+        assert code == 0
+        logs = process.logs()
+        messages = [line.get("msg") for line in logs]
+        assert "leadership lost: the Lease could not be renewed in time" in messages
+        assert logs[-1]["msg"] == "exoccm_stopped"
+        assert logs[-1]["exit_code"] == 0
+    finally:
+        if process is not None:
+            process.kill()
+        plane.stop()
