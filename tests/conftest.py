@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+
 import pytest
 
 pytest_plugins = ["exoccm.testing.pytest_plugin"]
@@ -11,3 +14,11 @@ pytest_plugins = ["exoccm.testing.pytest_plugin"]
 def anyio_backend() -> str:
     # kubernetes-asyncio (benchmarks) and our code are asyncio-only.
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_after_each_test() -> Iterator[None]:
+    """Whatever a test leaves unclosed (a socket, a transport) is reported by the GC: collect
+    at the end of each test so the report names the test that leaked it."""
+    yield
+    gc.collect()

@@ -128,6 +128,8 @@ def describe_step(step: Step) -> str:
 
 # What the API reports for an NLB or NLB service whose last operation failed.
 FAILED_STATE = "error"
+# ... and for one whose deletion is under way (a delete sent again gets 409 until it ends).
+DELETING_STATE = "deleting"
 
 
 def _blank(value: str | None) -> str:
@@ -257,7 +259,7 @@ def plan_changes(
     wanted = {svc.key: svc for svc in desired.services}
     for current in observed.services:
         key = (current.port, current.protocol)
-        if key in wanted:
+        if key in wanted or current.state == DELETING_STATE:
             continue
         if not desired.external or _owned_by(service_uid, current, desired):
             deletes.append(DeleteService(current.id, current.name, "no Service port matches it"))

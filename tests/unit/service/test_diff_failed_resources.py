@@ -15,7 +15,12 @@ from exoccm.controllers.service.desired import (
     DesiredLoadBalancer,
     DesiredService,
 )
-from exoccm.controllers.service.diff import UpdateLoadBalancer, UpdateService, plan_changes
+from exoccm.controllers.service.diff import (
+    DeleteService,
+    UpdateLoadBalancer,
+    UpdateService,
+    plan_changes,
+)
 from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerService, Ref
 
 UID = "0b5c6c5e-7d0a-4f43-9d8e-2a2f0c6f8a11"
@@ -79,3 +84,19 @@ def test_operations_in_progress_are_left_alone(state: str | None) -> None:
 def test_a_failed_external_nlb_is_not_ours_to_touch() -> None:
     theirs = observed(nlb_state="error").model_copy(update={"labels": {"team": "web"}})
     assert plan_changes(desired(external=True), theirs, service_uid=UID).steps == ()
+
+
+@pytest.mark.parametrize(
+    ("state", "deleted"), [("running", True), ("error", True), ("deleting", False)]
+)
+def test_an_unwanted_service_is_deleted_once(state: str, deleted: bool) -> None:
+    """A deletion whose operation outlived our deadline is under way: sending it again only
+    gets 409s until it ends (seen in every five-minute campaign)."""
+    lb = observed()
+    extra = lb.services[0].model_copy(
+        update={"id": "s2", "name": f"{UID}-443", "port": 443, "state": state}
+    )
+    lb = lb.model_copy(update={"services": (*lb.services, extra)})
+    steps = plan_changes(desired(), lb, service_uid=UID).steps
+    wanted = (DeleteService("s2", f"{UID}-443", "no Service port matches it"),) if deleted else ()
+    assert steps == wanted
