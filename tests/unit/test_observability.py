@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 
@@ -73,6 +74,34 @@ async def test_health_ready_and_metrics_endpoints() -> None:
             assert "exoccm_test_probe_total 1.0" in metrics.text
     finally:
         await server.stop()
+
+
+async def test_the_server_answers_probes_and_scrapers_only() -> None:
+    server = HttpServer(HealthChecks(), "127.0.0.1", 0)
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            head = await client.head("/readyz")
+            assert head.status_code == 200
+            assert head.content == b""
+            assert int(head.headers["content-length"]) > 0, "HEAD tells the length of a GET"
+            assert (await client.get("/livez?verbose")).status_code == 200
+            assert (await client.get("/nope")).status_code == 404
+            post = await client.post("/healthz", content=b"x")
+            assert post.status_code == 405
+            assert post.headers["allow"] == "GET, HEAD"
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"nonsense\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+        # A connection that never finishes its request is still closed when the server stops.
+        _, idle = await asyncio.open_connection("127.0.0.1", server.port)
+    finally:
+        await server.stop()
+    idle.close()
+    await idle.wait_closed()
 
 
 def test_a_raising_check_fails_instead_of_crashing() -> None:
