@@ -173,8 +173,13 @@ class ZoneClient:
         labels: dict[str, str] | None = None,
         *,
         guard: Guard | None = None,
+        read_back: bool = True,
     ) -> LoadBalancer:
         """Create an NLB, wait until the API reports success, and return it.
+
+        With ``read_back=False`` the NLB is not read afterwards: what is returned is what was
+        sent plus the ID the operation names, without the IP (for a caller whose next write
+        returns the NLB anyway, such as adding its first service).
 
         Never retried once sent (see :mod:`.retry`): on an error, look the NLB up by its labels
         before creating again.
@@ -187,7 +192,12 @@ class ZoneClient:
         done = await self._run(
             "create-load-balancer", "POST", "/load-balancer", body=body, guard=guard
         )
-        return await self.get_load_balancer(self._referenced_id(done, "create-load-balancer"))
+        lb_id = self._referenced_id(done, "create-load-balancer")
+        if not read_back:
+            return LoadBalancer(
+                id=lb_id, name=name, description=description, labels=dict(labels or {})
+            )
+        return await self.get_load_balancer(lb_id)
 
     async def update_load_balancer(
         self,

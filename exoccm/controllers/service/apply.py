@@ -1,7 +1,8 @@
 """Carry out a plan against the Exoscale API, keeping the zone's listing current.
 
 Every write returns the NLB as it is afterwards; that answer replaces the cached copy, so the
-next reconcile sees it without a read. When a write fails in a way that leaves its outcome
+next reconcile sees it without a read. (A create followed by more steps returns only what it
+sent and the new ID; the next step's answer completes it.) When a write fails in a way that leaves its outcome
 unknown (a lost response, a timed-out operation), the zone's NLB listing is marked stale: the
 next reconcile re-reads it before deciding anything, which is how a retried create finds the
 NLB the first attempt made instead of making a second one.
@@ -60,12 +61,14 @@ def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerSer
 
 
 async def _apply_step(
-    step: Step, lb: LoadBalancer | None, inventory: ZoneInventory
+    step: Step, lb: LoadBalancer | None, inventory: ZoneInventory, *, last: bool
 ) -> LoadBalancer | None:
     client = inventory.client
     if isinstance(step, CreateLoadBalancer):
+        # A step after the create (adding its services) returns the whole NLB: reading it in
+        # between would cost a call per new NLB for nothing.
         return await client.create_load_balancer(
-            step.name, step.description or None, dict(step.labels)
+            step.name, step.description or None, dict(step.labels), read_back=last
         )
     assert lb is not None, "every step but create needs an existing NLB"
     match step:
@@ -112,12 +115,12 @@ async def apply_plan(
 ) -> LoadBalancer | None:
     """Run the steps in order; return the NLB afterwards (None once deleted)."""
     lb = observed
-    for step in plan.steps:
+    for index, step in enumerate(plan.steps, start=1):
         description = describe_step(step)
         if on_step is not None:
             on_step(description)
         try:
-            result = await _apply_step(step, lb, inventory)
+            result = await _apply_step(step, lb, inventory, last=index == len(plan.steps))
         except NotLeaderError:
             raise  # nothing was sent
         except ExoscaleError:

@@ -106,6 +106,27 @@ async def test_load_balancer_lifecycle(sim: Simulator, clients: ExoscaleClients)
     assert sim.count("get-operation", status=200) >= len(writes)
 
 
+async def test_a_create_without_read_back_costs_no_read(
+    sim: Simulator, clients: ExoscaleClients
+) -> None:
+    pool = sim.add_instance_pool(ZONE, "nodes")
+    client = clients.zone()
+    lb = await client.create_load_balancer("k8s-z", "zed", {"owner": "u"}, read_back=False)
+    assert sim.count("get-load-balancer") == 0
+    assert (lb.name, lb.description, lb.labels, lb.ip, lb.services) == (
+        "k8s-z",
+        "zed",
+        {"owner": "u"},
+        None,
+        (),
+    )
+    stored = sim.load_balancers(ZONE)
+    assert [x["id"] for x in stored] == [lb.id], "the ID is the one the operation names"
+    lb = await client.add_load_balancer_service(lb.id, spec(pool["id"]))
+    assert lb.ip == stored[0]["ip"]
+    assert sim.count("get-load-balancer") == 1, "the next write's answer carries the NLB"
+
+
 async def test_update_without_changes_only_reads(sim: Simulator, clients: ExoscaleClients) -> None:
     client = clients.zone()
     lb = await client.create_load_balancer("k8s-x")
