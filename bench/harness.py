@@ -48,6 +48,7 @@ from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.nodes import node_manifest
 from exoccm.testing.process import ExoccmProcess
+from exoccm.testing.services import NLB_OPERATIONS
 from exoccm.testing.simprocess import SimProcess
 
 Obj = dict[str, Any]
@@ -55,21 +56,6 @@ Obj = dict[str, Any]
 ZONE = "de-muc-1"
 NAMESPACE = "bench"
 POOL_ID = "5b1c6a8e-0d3f-4b6e-9a41-0c2f7d9e8a10"
-NLB_OPERATIONS = frozenset(
-    {
-        "list-load-balancers",
-        "get-load-balancer",
-        "create-load-balancer",
-        "update-load-balancer",
-        "delete-load-balancer",
-        "reset-load-balancer-field",
-        "add-service-to-load-balancer",
-        "get-load-balancer-service",
-        "update-load-balancer-service",
-        "delete-load-balancer-service",
-        "reset-load-balancer-service-field",
-    }
-)
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 
 

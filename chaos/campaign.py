@@ -38,23 +38,12 @@ from exoccm.kube.resources import NAMESPACES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.scenario import register_nodes, seed_cloud
+from exoccm.testing.services import NLB_WRITE_OPERATIONS
 from exoccm.testing.simprocess import SimProcess
 
 ZONE = "de-muc-1"
 CLUSTER_ID = "chaos"
 LEASE_NAMESPACE = "chaos-system"
-WRITES = frozenset(
-    {
-        "create-load-balancer",
-        "update-load-balancer",
-        "delete-load-balancer",
-        "reset-load-balancer-field",
-        "add-service-to-load-balancer",
-        "update-load-balancer-service",
-        "delete-load-balancer-service",
-        "reset-load-balancer-service-field",
-    }
-)
 # Exception types that must never reach a reconcile's error log: they would mean exoccm let a
 # malformed answer or its own bug escape its typed errors.
 LEAKS = (
@@ -410,7 +399,7 @@ class Campaign:
 
 
 def _writes(requests: list[dict[str, Any]]) -> int:
-    return sum(1 for r in requests if r.get("operation_id") in WRITES)
+    return sum(1 for r in requests if r.get("operation_id") in NLB_WRITE_OPERATIONS)
 
 
 def _log_findings(replicas: Replicas) -> dict[str, Any]:

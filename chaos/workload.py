@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from exoccm.kube.resources import SERVICES
+from exoccm.testing.services import service_port
 
 PREFIX = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 STRATEGY = PREFIX + "service-strategy"
@@ -32,18 +33,6 @@ MAX_PORTS = 4
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 Obj = dict[str, Any]
-
-
-def port_entry(number: int, protocol: str, node_port: int | None = None) -> Obj:
-    entry: Obj = {
-        "name": f"{protocol.lower()}-{number}",
-        "port": number,
-        "targetPort": number,
-        "protocol": protocol,
-    }
-    if node_port is not None:
-        entry["nodePort"] = node_port
-    return entry
 
 
 @dataclass
@@ -81,9 +70,9 @@ class Workload:
         self._serial += 1
         namespace = self.rng.choice(self.namespaces)
         name = f"svc-{self._serial:03d}"
-        ports = [port_entry(*self._free_port([]))]
+        ports = [service_port(*self._free_port([]))]
         while len(ports) < 3 and self.rng.random() < 0.35:
-            ports.append(port_entry(*self._free_port(ports)))
+            ports.append(service_port(*self._free_port(ports)))
         annotations = {}
         if self.rng.random() < 0.4:
             annotations[STRATEGY] = self.rng.choice(STRATEGIES)
@@ -164,9 +153,11 @@ class Workload:
                 index = self.rng.randrange(len(ports))
                 others = ports[:index] + ports[index + 1 :]
                 number, protocol = self._free_port(others, ports[index]["protocol"])
-                ports[index] = port_entry(number, protocol, ports[index].get("nodePort"))
+                ports[index] = service_port(
+                    number, protocol, node_port=ports[index].get("nodePort")
+                )
             elif kind == "add-port":
-                ports.append(port_entry(*self._free_port(ports)))
+                ports.append(service_port(*self._free_port(ports)))
             else:
                 ports.pop(self.rng.randrange(len(ports)))
             return kind, {"spec": {"ports": ports}}

@@ -21,6 +21,7 @@ from exoccm.kube.resources import EVENTS, SERVICES
 from exoccm.testing.controlplane import ControlPlane, ControlPlaneError
 from exoccm.testing.nodes import create_node, node_manifest
 from exoccm.testing.process import ExoccmProcess
+from exoccm.testing.services import NLB_WRITE_OPERATIONS, service_port
 from exoccm.testing.simprocess import API_KEY, API_SECRET, SimProcess
 from tests.e2e.conftest import ZONE, wait_for
 
@@ -31,19 +32,6 @@ FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 OTHER_ZONE = "ch-gva-2"
 
-# Every Exoscale operation that changes an NLB.
-WRITE_OPERATIONS = frozenset(
-    {
-        "create-load-balancer",
-        "update-load-balancer",
-        "delete-load-balancer",
-        "reset-load-balancer-field",
-        "add-service-to-load-balancer",
-        "update-load-balancer-service",
-        "delete-load-balancer-service",
-        "reset-load-balancer-service-field",
-    }
-)
 MERGE_PATCH = {"Content-Type": "application/merge-patch+json"}
 DEFAULT_HEALTHCHECK = {"mode": "tcp", "interval": 10, "timeout": 5, "retries": 1}
 _RECONCILES = re.compile(
@@ -65,16 +53,7 @@ def lb_annotations(**values: str) -> dict[str, str]:
     return {key(name.replace("_", "-")): value for name, value in values.items()}
 
 
-def port(number: int, protocol: str = "TCP", *, node_port: int | None = None) -> Obj:
-    entry: Obj = {
-        "name": f"{protocol.lower()}-{number}",
-        "port": number,
-        "targetPort": number,
-        "protocol": protocol,
-    }
-    if node_port is not None:
-        entry["nodePort"] = node_port
-    return entry
+port = service_port
 
 
 def ingress_ip(service: Mapping[str, Any] | None) -> str | None:
@@ -155,7 +134,7 @@ class World:
         """How many NLB writes of each kind exoccm (and the test) made so far."""
         counts: dict[str, int] = {}
         for op in self.operations():
-            if op in WRITE_OPERATIONS:
+            if op in NLB_WRITE_OPERATIONS:
                 counts[op] = counts.get(op, 0) + 1
         return counts
 

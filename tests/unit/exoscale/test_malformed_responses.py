@@ -28,6 +28,7 @@ from exoccm.exoscale.models import LoadBalancerServiceSpec, Operation
 from exoccm.exoscale.options import ClientOptions
 from exoccm.exoscale.registry import ExoscaleClients
 from exoccm.exoscale.retry import RetryPolicy
+from exoccm.testing.services import NLB_WRITE_OPERATIONS
 from tests.unit.exoscale.faketime import FakeTime
 
 pytestmark = pytest.mark.anyio
@@ -101,16 +102,7 @@ VALID: dict[str, Json] = {
     "list-sks-clusters": {"sks-clusters": [CLUSTER_BODY]},
     "get-sks-cluster": CLUSTER_BODY,
 }
-WRITES = (
-    "create-load-balancer",
-    "update-load-balancer",
-    "delete-load-balancer",
-    "reset-load-balancer-field",
-    "add-service-to-load-balancer",
-    "update-load-balancer-service",
-    "delete-load-balancer-service",
-    "reset-load-balancer-service-field",
-)
+WRITES = sorted(NLB_WRITE_OPERATIONS)
 VALID |= dict.fromkeys(WRITES, PENDING)
 
 # Fields a body cannot do without (the models require them), per answer.
