@@ -146,6 +146,14 @@ class ServiceReconciler:
             service, "Warning", "SyncLoadBalancerFailed", f"Error syncing load balancer: {problem}"
         )
 
+    async def _delete_failed(self, service: Obj, problem: object) -> None:
+        await self._event(
+            service,
+            "Warning",
+            "DeleteLoadBalancerFailed",
+            f"Error deleting load balancer: {problem}",
+        )
+
     # -- cleanup ------------------------------------------------------------------------------
 
     async def _cleanup(self, service: Obj) -> None:
@@ -157,12 +165,7 @@ class ServiceReconciler:
         except LoadBalancerNotFoundError:
             found = None
         except ExoscaleError as exc:
-            await self._event(
-                service,
-                "Warning",
-                "DeleteLoadBalancerFailed",
-                f"Error deleting load balancer: {exc}",
-            )
+            await self._delete_failed(service, exc)
             raise
         if found is not None and found.load_balancer is not None:
             lb = found.load_balancer
@@ -177,12 +180,7 @@ class ServiceReconciler:
                 await apply_plan(plan, lb, inventory)
             except ExoscaleError as exc:
                 if not isinstance(exc, NotLeaderError):
-                    await self._event(
-                        service,
-                        "Warning",
-                        "DeleteLoadBalancerFailed",
-                        f"Error deleting load balancer: {exc}",
-                    )
+                    await self._delete_failed(service, exc)
                 raise
             await self._event(service, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
         if not service.get("metadata", {}).get("deletionTimestamp"):
