@@ -168,6 +168,17 @@ class Application:
                     known_zones=reachable_zones(settings.zone, settings.api_endpoint),
                     cluster_id=cluster,
                     drift_period=settings.drift_period,
+                    existing_nlb_namespaces=settings.existing_nlb_namespace_set,
+                    orphan_delete_limit=settings.orphan_delete_limit,
+                    orphan_max_share=settings.orphan_max_share,
+                    event_object={
+                        "kind": "Lease",
+                        "apiVersion": "coordination.k8s.io/v1",
+                        "metadata": {
+                            "namespace": settings.leader_election_namespace,
+                            "name": settings.leader_election_name,
+                        },
+                    },
                 ),
             )
             controller = ServiceController(

@@ -120,10 +120,11 @@ class MetricInfo:
 def metric_modules() -> list[object]:
     """The modules holding every metric exoccm defines (imported here, not at module level, so
     importing this module registers nothing)."""
+    from exoccm.controllers import metrics as controller_metrics
     from exoccm.engine import metrics as engine_metrics
     from exoccm.exoscale import metrics as exoscale_metrics
 
-    return [engine_metrics, exoscale_metrics]
+    return [engine_metrics, exoscale_metrics, controller_metrics]
 
 
 def exoccm_metrics(modules: Iterable[object] | None = None) -> list[MetricInfo]:

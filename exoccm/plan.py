@@ -18,9 +18,11 @@ from exoccm.config import ConfigError, Settings
 from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.projections import project_node, project_service
 from exoccm.controllers.service import kubeside
-from exoccm.controllers.service.decide import Decision, ServiceContext, decide
-from exoccm.controllers.service.drift import find_orphans
+from exoccm.controllers.service.authority import Authority
+from exoccm.controllers.service.decide import Decision, ServiceContext, decide_confirmed
+from exoccm.controllers.service.drift import find_orphans, owned_by_cluster
 from exoccm.controllers.service.lookup import find_load_balancer
+from exoccm.controllers.service.ownership import ListedServices
 from exoccm.exoscale import ExoscaleClients, ExoscaleError
 from exoccm.exoscale.endpoints import reachable_zones
 from exoccm.kube.client import KubeClient
@@ -46,6 +48,8 @@ class ServicePlan:
 def describe_decision(service: dict[str, Any], decision: Decision) -> list[str]:
     if decision.invalid:
         return [f"invalid, no change until fixed: {p}" for p in decision.invalid]
+    if decision.refused:
+        return [f"refused, nothing is written: {decision.refused}"]
     if decision.blocked:
         return [f"blocked: {decision.blocked}"]
     lines = decision.plan.describe()
@@ -72,29 +76,40 @@ async def compute(
 ) -> tuple[list[ServicePlan], list[str]]:
     services = [project_service(s) for s in (await kube.list(SERVICES.path())).items]
     nodes = [project_node(n) for n in (await kube.list(NODES.path())).items]
+    directory = ListedServices(services)
     plans = []
     for service in services:
+        authority = Authority(inventories)
         if kubeside.wants_load_balancer(service):
-            decision = await decide(service, nodes, inventories, context)
+            decision = await decide_confirmed(
+                service, nodes, inventories, context, authority=authority, directory=directory
+            )
             plans.append(
                 ServicePlan(key_of(service), decision.zone, describe_decision(service, decision))
             )
         elif kubeside.has_finalizer(service):
             settings, _ = context.settings_of(service)
             zone = context.zone_of(settings)
-            found = await find_load_balancer(settings, uid_of(service), inventories.zone(zone))
+            found = await find_load_balancer(
+                settings,
+                uid_of(service),
+                inventories.zone(zone),
+                authority,
+                cluster_id=context.cluster_id,
+                other_zones=context.known_zones,
+            )
             lines = ["not a load balancer any more: clean up and remove the finalizer"]
             if found.load_balancer is not None:
                 lines.insert(
                     0, f"delete NLB {found.load_balancer.name} (or its services if external)"
                 )
             plans.append(ServicePlan(key_of(service), zone, lines))
-    by_uid = {uid_of(s): s for s in services}
     orphans = []
     for inventory in inventories.zones():
         for orphan in find_orphans(
-            inventory,
-            by_uid,
+            inventory.zone,
+            inventory.find_by_labels(owned_by_cluster(context.cluster_id)),
+            services,
             lambda s: context.zone_of(context.settings_of(s)[0]),
             context.cluster_id,
         ):
@@ -117,6 +132,7 @@ async def _plan(settings: Settings, kubeconfig: Path | None, out: Print) -> int:
             default_zone=settings.zone,
             known_zones=reachable_zones(settings.zone, settings.api_endpoint),
             cluster_id=await cluster_id(settings, kube),
+            existing_nlb_namespaces=settings.existing_nlb_namespace_set,
         )
         inventories = Inventories(clients.zone)
         inventories.zone(settings.zone)  # the default zone is always checked for orphans

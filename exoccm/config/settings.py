@@ -35,6 +35,7 @@ from exoccm.config.types import (
     LeaseName,
     LogFormat,
     LogLevel,
+    NamespaceList,
     NamespaceName,
     RunnerList,
     ZoneName,
@@ -167,6 +168,33 @@ class Settings(BaseSettings):
         env="EXOCCM_DRIFT_PERIOD",
         kind="duration",
         description="How often NLBs are compared with their Services and hand edits repaired.",
+    )
+    existing_nlb_namespaces: NamespaceList = setting(
+        ("*",),
+        env="EXOCCM_EXISTING_NLB_NAMESPACES",
+        kind="comma list",
+        description="Namespaces whose Services may use NLBs exoccm did not create for them: an "
+        'id annotation naming an existing NLB (adopted) or external: "true" (shared). * '
+        "(the default, as the Go CCM) allows every namespace; list the trusted ones in a "
+        "cluster shared by several tenants. A Service's own NLB is always its to manage.",
+    )
+    orphan_delete_limit: int = setting(
+        10,
+        env="EXOCCM_ORPHAN_DELETE_LIMIT",
+        kind="integer",
+        ge=1,
+        le=1000,
+        description="NLBs the orphan collector deletes per drift pass at most.",
+    )
+    orphan_max_share: float = setting(
+        0.5,
+        env="EXOCCM_ORPHAN_MAX_SHARE",
+        kind="number",
+        gt=0,
+        le=1,
+        description="A drift pass that would delete more than this share of exoccm's NLBs "
+        "(and at least 2) deletes none: it logs them, records a Warning Event on the leader "
+        "Lease and sets exoccm_orphan_collection_blocked.",
     )
     node_refresh_period: Duration = setting(
         300.0,
@@ -308,6 +336,13 @@ class Settings(BaseSettings):
         return self
 
     # -- derived -----------------------------------------------------------------------------------
+
+    @property
+    def existing_nlb_namespace_set(self) -> frozenset[str] | None:
+        """The namespaces allowed to use existing NLBs; None when all are."""
+        if "*" in self.existing_nlb_namespaces:
+            return None
+        return frozenset(self.existing_nlb_namespaces)
 
     def cross_field_problems(self, skip: frozenset[str] = frozenset()) -> list[str]:
         """Rules spanning several settings; ``skip`` names fields already reported as invalid."""

@@ -128,6 +128,20 @@ def _namespace(value: str) -> str:
     return value
 
 
+def _namespaces(value: tuple[str, ...]) -> tuple[str, ...]:
+    bad = [item for item in value if item != "*" and not _DNS_LABEL.match(item)]
+    if bad:
+        raise ValueError(
+            f"{', '.join(map(repr, bad))} {'is not a' if len(bad) == 1 else 'are not'} Kubernetes "
+            "namespace name(s); list namespaces separated by commas, or * for all"
+        )
+    if "*" in value and len(value) > 1:
+        raise ValueError("* already means every namespace: list namespaces or *, not both")
+    if not value:
+        raise ValueError("list at least one namespace, or * for all")
+    return value
+
+
 def _lease_name(value: str) -> str:
     if not _DNS_SUBDOMAIN.match(value):
         raise ValueError(f"{value!r} is not a valid Lease name (lowercase DNS subdomain)")
@@ -171,6 +185,7 @@ RunnerList = Annotated[CommaList, AfterValidator(_runners)]
 ControllerList = Annotated[CommaList, AfterValidator(_controllers)]
 LabelValue = Annotated[str, AfterValidator(_label_value)]
 NamespaceName = Annotated[str, AfterValidator(_namespace)]
+NamespaceList = Annotated[CommaList, AfterValidator(_namespaces)]
 LeaseName = Annotated[str, AfterValidator(_lease_name)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 LogFormat = Annotated[Literal["json", "text"], BeforeValidator(_lowercase)]

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 import anyio
 import structlog
 
+from exoccm.controllers.metrics import LISTING_OMISSIONS
 from exoccm.exoscale.client import ZoneClient
 from exoccm.exoscale.models import Instance, InstancePool, LoadBalancer, SksCluster
 
@@ -83,6 +84,14 @@ class InstanceIndex:
         return cls(by_id, by_ip)
 
 
+@dataclass(frozen=True)
+class PendingCreate:
+    """An NLB create whose outcome is not known yet: sent at ``at``; its ID once named."""
+
+    at: float
+    lb_id: str | None = None
+
+
 class ZoneInventory:
     """The listings of one zone. Thread-unsafe by design: one event loop owns it."""
 
@@ -96,6 +105,8 @@ class ZoneInventory:
         self._seq = itertools.count(1)
         self._written: dict[str, int] = {}  # NLB ID -> sequence number of its last write
         self._deleted: set[str] = set()
+        self._missed: dict[str, int] = {}  # NLB ID -> consecutive listings that left it out
+        self._pending_creates: dict[str, PendingCreate] = {}  # by Service UID
         self._stale_since: int | None = None
         self.instances = _Listing(self._list_instances, clock)
         self.pools = _Listing(self._list_pools, clock)
@@ -105,6 +116,10 @@ class ZoneInventory:
         return f"ZoneInventory(zone={self.zone!r}, load_balancers={len(self._lbs)})"
 
     # -- NLBs ---------------------------------------------------------------------------------
+    #
+    # A listing adds and updates entries but never removes one: an NLB a listing leaves out is
+    # kept (and counted as missed) until a get-load-balancer answers 404 or exoccm deletes it,
+    # because listings can be empty, partial or late (see controllers/service/authority.py).
 
     @property
     def load_balancers_listed(self) -> bool:
@@ -126,7 +141,11 @@ class ZoneInventory:
         self._stale_since = next(self._seq)
 
     async def load_balancer(self, lb_id: str) -> LoadBalancer | None:
+        """The cached NLB ``lb_id`` (None is no proof of absence: ask the API by ID)."""
         return (await self.load_balancers()).get(lb_id)
+
+    def cached(self, lb_id: str) -> LoadBalancer | None:
+        return self._lbs.get(lb_id)
 
     async def refresh_load_balancers(self, *, max_age: float = 0.0) -> None:
         """One list call, unless the last listing is younger than ``max_age`` seconds."""
@@ -144,6 +163,15 @@ class ZoneInventory:
                         fresh.pop(lb_id, None)
                     elif lb_id in self._lbs:
                         fresh[lb_id] = self._lbs[lb_id]
+            missed = {}
+            for lb_id, known in self._lbs.items():
+                if lb_id not in fresh and lb_id not in self._deleted:
+                    fresh[lb_id] = known  # left out: not a proof of absence
+                    missed[lb_id] = self._missed.get(lb_id, 0) + 1
+            if missed:
+                log.info("nlb_listing_left_out_known", zone=self.zone, count=len(missed))
+                LISTING_OMISSIONS.labels(zone=self.zone).inc(len(missed))
+            self._missed = missed
             self._written = {k: v for k, v in self._written.items() if v > started_seq}
             self._deleted &= set(self._written)
             self._lbs = fresh
@@ -151,19 +179,54 @@ class ZoneInventory:
             if self._stale_since is not None and self._stale_since < started_seq:
                 self._stale_since = None
 
+    def missed(self, at_least: int) -> list[LoadBalancer]:
+        """Cached NLBs that the last ``at_least`` listings in a row left out."""
+        return [self._lbs[i] for i, n in self._missed.items() if n >= at_least and i in self._lbs]
+
     def record(self, lb: LoadBalancer) -> None:
         """An NLB as a write returned it."""
         self._lbs[lb.id] = lb
         self._written[lb.id] = next(self._seq)
         self._deleted.discard(lb.id)
 
+    def record_confirmed(self, lb: LoadBalancer) -> None:
+        """An NLB as get-load-balancer returned it: present now, whatever listings said."""
+        self.record(lb)
+        self._missed.pop(lb.id, None)
+
     def record_deleted(self, lb_id: str) -> None:
         self._lbs.pop(lb_id, None)
+        self._missed.pop(lb_id, None)
         self._written[lb_id] = next(self._seq)
         self._deleted.add(lb_id)
 
+    def record_absent(self, lb_id: str) -> None:
+        """get-load-balancer answered 404: the only proof that an NLB is gone."""
+        self.record_deleted(lb_id)
+
+    def note_create_sent(self, service_uid: str) -> None:
+        """A create for ``service_uid`` is being sent: until it is known to have failed or its
+        NLB is cached, the NLB may exist although no listing shows it yet."""
+        self._pending_creates[service_uid] = PendingCreate(self._clock())
+
+    def note_create_started(self, service_uid: str, lb_id: str) -> None:
+        """The API named the NLB the create makes: it can be read by ID from now on."""
+        pending = self._pending_creates.get(service_uid)
+        at = pending.at if pending is not None else self._clock()
+        self._pending_creates[service_uid] = PendingCreate(at, lb_id)
+
+    def forget_create(self, service_uid: str) -> None:
+        self._pending_creates.pop(service_uid, None)
+
+    def pending_create(self, service_uid: str) -> PendingCreate | None:
+        return self._pending_creates.get(service_uid)
+
+    def listed_after(self, at: float) -> bool:
+        """Whether the cached listing was taken (started) at or after monotonic time ``at``."""
+        return self._lbs_listed_at is not None and self._lbs_listed_at >= at
+
     def find_by_labels(self, labels: Mapping[str, str]) -> list[LoadBalancer]:
-        """Listed NLBs carrying all of ``labels``, oldest first."""
+        """Cached NLBs carrying all of ``labels``, oldest first."""
         found = [
             lb for lb in self._lbs.values() if all(lb.labels.get(k) == v for k, v in labels.items())
         ]
@@ -206,6 +269,11 @@ class Inventories:
 
     def zones(self) -> list[ZoneInventory]:
         return list(self._zones.values())
+
+    def zone_listing_has(self, name: str, lb_id: str) -> bool:
+        """Whether the registered inventory of zone ``name`` has ``lb_id`` cached."""
+        inventory = self._zones.get(name)
+        return inventory is not None and inventory.cached(lb_id) is not None
 
     def survey(self, name: str) -> ZoneInventory:
         """The inventory of zone ``name`` if exoccm works there, else a throwaway one that is

@@ -11,10 +11,13 @@ from typing import Any
 
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
 from exoccm.controllers.service.annotations import PREFIX
+from exoccm.controllers.service.records import CONDITION_TYPE as RECORD_CONDITION
 
 Obj = dict[str, Any]
 
 _IDENTITY = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "finalizers")
+# Claimants of one NLB are ranked by age (controllers/service/ownership.py).
+_SERVICE_IDENTITY = (*_IDENTITY, "creationTimestamp")
 _SERVICE_SPEC = (
     "type",
     "loadBalancerClass",
@@ -25,14 +28,14 @@ _SERVICE_SPEC = (
 _PORT_FIELDS = ("name", "protocol", "port", "nodePort")
 
 
-def _identity(meta: dict[str, Any]) -> dict[str, Any]:
-    return {k: meta[k] for k in _IDENTITY if k in meta}
+def _identity(meta: dict[str, Any], keys: tuple[str, ...] = _IDENTITY) -> dict[str, Any]:
+    return {k: meta[k] for k in keys if k in meta}
 
 
 def project_service(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
-    projected_meta = _identity(meta)
+    projected_meta = _identity(meta, _SERVICE_IDENTITY)
     out: Obj = {"kind": "Service", "apiVersion": "v1", "metadata": projected_meta}
     is_lb = spec.get("type") == "LoadBalancer"
     out["spec"] = {k: spec[k] for k in _SERVICE_SPEC if k in spec}
@@ -44,9 +47,15 @@ def project_service(obj: Obj) -> Obj:
     out["spec"]["ports"] = [
         {k: port[k] for k in _PORT_FIELDS if k in port} for port in spec.get("ports") or []
     ]
-    load_balancer = (obj.get("status") or {}).get("loadBalancer")
-    if load_balancer:
-        out["status"] = {"loadBalancer": load_balancer}
+    status = obj.get("status") or {}
+    out_status: Obj = {}
+    if status.get("loadBalancer"):
+        out_status["loadBalancer"] = status["loadBalancer"]
+    ours = [c for c in status.get("conditions") or [] if c.get("type") == RECORD_CONDITION]
+    if ours:
+        out_status["conditions"] = ours
+    if out_status:
+        out["status"] = out_status
     return out
 
 

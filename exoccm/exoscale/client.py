@@ -11,6 +11,7 @@ Obtain instances from :class:`exoccm.exoscale.registry.ExoscaleClients`, not dir
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -174,8 +175,13 @@ class ZoneClient:
         *,
         guard: Guard | None = None,
         read_back: bool = True,
+        on_started: Callable[[str], None] | None = None,
     ) -> LoadBalancer:
         """Create an NLB, wait until the API reports success, and return it.
+
+        ``on_started`` is called with the new NLB's ID as soon as the API's answer names it,
+        before the operation is waited for: a caller that loses the rest (a failed or timed-out
+        operation) still knows which NLB to read.
 
         With ``read_back=False`` the NLB is not read afterwards: what is returned is what was
         sent plus the ID the operation names, without the IP (for a caller whose next write
@@ -189,9 +195,12 @@ class ZoneClient:
             body["description"] = description
         if labels is not None:
             body["labels"] = dict(labels)
-        done = await self._run(
+        started = await self._start(
             "create-load-balancer", "POST", "/load-balancer", body=body, guard=guard
         )
+        if on_started is not None and started.reference is not None and started.reference.id:
+            on_started(started.reference.id)
+        done = await self.wait(started, name="create-load-balancer")
         lb_id = self._referenced_id(done, "create-load-balancer")
         if not read_back:
             return LoadBalancer(

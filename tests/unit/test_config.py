@@ -284,7 +284,8 @@ def test_reference_lists_every_environment_variable() -> None:
         "EXOCCM_LEADER_ELECTION_NAMESPACE", "EXOCCM_LEADER_ELECTION_NAME", "EXOCCM_LEASE_DURATION",
         "EXOCCM_RENEW_DEADLINE", "EXOCCM_RETRY_PERIOD", "EXOCCM_METRICS_BIND_ADDRESS",
         "EXOCCM_METRICS_PORT", "EXOCCM_LOG_FORMAT", "EXOCCM_LOG_LEVEL", "EXOCCM_CONTROLLERS",
-        "EXOCCM_CLOUD_CONFIG",
+        "EXOCCM_CLOUD_CONFIG", "EXOCCM_EXISTING_NLB_NAMESPACES", "EXOCCM_ORPHAN_DELETE_LIMIT",
+        "EXOCCM_ORPHAN_MAX_SHARE",
     }  # fmt: skip
     assert names == required
     for info in settings_reference():

@@ -144,6 +144,8 @@ entries with the same names, because two entries with one name confuse server-si
 {{- end }}
 - name: EXOCCM_CONTROLLERS
   value: {{ join "," .Values.controllers | quote }}
+- name: EXOCCM_EXISTING_NLB_NAMESPACES
+  value: {{ join "," .Values.existingNLBNamespaces | quote }}
 {{- if .Values.cloudConfig }}
 - name: EXOCCM_CLOUD_CONFIG
   value: /etc/exoccm/cloud-config.yaml

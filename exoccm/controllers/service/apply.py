@@ -16,7 +16,7 @@ from collections.abc import Callable
 import structlog
 
 from exoccm.controllers.inventory import ZoneInventory
-from exoccm.controllers.service.desired import DesiredService
+from exoccm.controllers.service.desired import LABEL_SERVICE_UID, DesiredService
 from exoccm.controllers.service.diff import (
     AddService,
     CreateLoadBalancer,
@@ -31,7 +31,13 @@ from exoccm.controllers.service.diff import (
     UpdateService,
     describe_step,
 )
-from exoccm.exoscale.errors import ExoscaleError, NotFoundError, NotLeaderError
+from exoccm.exoscale.errors import (
+    ExoscaleError,
+    ForbiddenError,
+    InvalidRequestError,
+    NotFoundError,
+    NotLeaderError,
+)
 from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerServiceSpec
 
 log = structlog.get_logger(__name__)
@@ -65,11 +71,7 @@ async def _apply_step(
 ) -> LoadBalancer | None:
     client = inventory.client
     if isinstance(step, CreateLoadBalancer):
-        # A step after the create (adding its services) returns the whole NLB: reading it in
-        # between would cost a call per new NLB for nothing.
-        return await client.create_load_balancer(
-            step.name, step.description or None, dict(step.labels), read_back=last
-        )
+        return await _create(step, inventory, last=last)
     assert lb is not None, "every step but create needs an existing NLB"
     match step:
         case UpdateLoadBalancer(name=name, description=description, labels=labels):
@@ -104,6 +106,30 @@ async def _apply_step(
                 await client.delete_load_balancer(lb_id)
             return None
     raise AssertionError(step)  # pragma: no cover - exhaustive
+
+
+async def _create(
+    step: CreateLoadBalancer, inventory: ZoneInventory, *, last: bool
+) -> LoadBalancer:
+    """Create the NLB, noting the attempt in the inventory until its outcome is known, so a
+    lost answer never leads to a second NLB (see :mod:`.lookup`)."""
+    uid = step.labels.get(LABEL_SERVICE_UID, "")
+    inventory.note_create_sent(uid)
+    try:
+        # A step after the create (adding its services) returns the whole NLB: reading it in
+        # between would cost a call per new NLB for nothing.
+        created = await inventory.client.create_load_balancer(
+            step.name,
+            step.description or None,
+            dict(step.labels),
+            read_back=last,
+            on_started=lambda lb_id: inventory.note_create_started(uid, lb_id),
+        )
+    except (NotLeaderError, InvalidRequestError, ForbiddenError):
+        inventory.forget_create(uid)  # refused before anything was made
+        raise
+    inventory.forget_create(uid)
+    return created
 
 
 async def apply_plan(

@@ -4,33 +4,55 @@
 listing, computes the desired NLB (pure), plans the changes (pure), applies them, then brings
 the Service's finalizer, annotations and status in line. A converged Service costs no API call,
 neither to Exoscale nor to Kubernetes. Bad input becomes a Warning Event and no cloud call.
+
+Writes follow the rule of :mod:`.authority`: a plan that writes to an existing NLB is made again
+on a ``get-load-balancer`` answer before it runs, and an NLB of another Service or cluster is
+never written to (a Warning names its owner).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from exoccm.controllers.inventory import Inventories
-from exoccm.controllers.service import kubeside
+from exoccm.controllers.service import kubeside, records
 from exoccm.controllers.service.annotations import LoadBalancerSettings
 from exoccm.controllers.service.apply import apply_plan
-from exoccm.controllers.service.decide import ServiceContext, decide
-from exoccm.controllers.service.diff import DeleteService, plan_deletion
+from exoccm.controllers.service.authority import Authority
+from exoccm.controllers.service.decide import (
+    Decision,
+    Retirement,
+    ServiceContext,
+    decide_confirmed,
+)
+from exoccm.controllers.service.diff import DeleteService, Plan, plan_deletion
 from exoccm.controllers.service.lookup import LoadBalancerNotFoundError, find_load_balancer
+from exoccm.controllers.service.ownership import (
+    ServiceDirectory,
+    claimants,
+    describe_service,
+    named_id,
+    ownership_of,
+)
 from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, NotLeaderError, RateLimitedError
+from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import ConflictError, NotFoundError
 from exoccm.kube.events import EventRecorder, EventType
-from exoccm.kube.objects import uid_of
+from exoccm.kube.objects import key_of, uid_of
 
 log = structlog.get_logger(__name__)
 
 Obj = dict[str, Any]
+
+NLB_ID_INDEX = "nlb-id"
+UID_INDEX = "uid"
 
 
 @dataclass(frozen=True)
@@ -39,10 +61,34 @@ class ServiceControllerConfig:
     known_zones: frozenset[str]
     cluster_id: str
     drift_period: float = 60.0
+    existing_nlb_namespaces: frozenset[str] | None = None  # None: every namespace
+    orphan_delete_limit: int = 10
+    orphan_max_share: float = 0.5
+    # What Warnings about exoccm as a whole are recorded on (the leader election Lease).
+    event_object: Mapping[str, Any] | None = None
 
 
 class SyncBlockedError(Exception):
     """The NLB or its pool cannot be determined yet; the Warning Event says why."""
+
+
+class InformerServices:
+    """A :class:`~.ownership.ServiceDirectory` over the Service informer's indexes."""
+
+    def __init__(self, services: Informer):
+        self._services = services
+        services.add_index(NLB_ID_INDEX, lambda s: [i] if (i := named_id(s)) else [])
+        services.add_index(UID_INDEX, lambda s: [uid_of(s)])
+
+    def naming(self, lb_id: str) -> list[Mapping[str, Any]]:
+        return [
+            s
+            for s in self._services.by_index(NLB_ID_INDEX, lb_id)
+            if kubeside.wants_load_balancer(s)
+        ]
+
+    def has_uid(self, uid: str) -> bool:
+        return bool(self._services.index_keys(UID_INDEX, uid))
 
 
 class ServiceReconciler:
@@ -64,7 +110,15 @@ class ServiceReconciler:
         self.inventories = inventories
         self.recorder = recorder
         self.config = config
-        self.context = ServiceContext(config.default_zone, config.known_zones, config.cluster_id)
+        self.directory: ServiceDirectory = InformerServices(services)
+        # Called with the keys of Services that may take over an NLB another one released.
+        self.on_released: Callable[[Iterable[str]], None] = lambda _keys: None
+        self.context = ServiceContext(
+            config.default_zone,
+            config.known_zones,
+            config.cluster_id,
+            config.existing_nlb_namespaces,
+        )
 
     async def _event(self, service: Obj, type_: EventType, reason: str, message: str) -> None:
         await self.recorder.event(service, type_, reason, message, kind="Service", api_version="v1")
@@ -98,9 +152,20 @@ class ServiceReconciler:
         except NotFoundError:
             return DONE  # the Service was deleted while we worked
 
+    async def _decide(self, service: Obj, authority: Authority) -> Decision:
+        return await decide_confirmed(
+            service,
+            self.nodes.list(),
+            self.inventories,
+            self.context,
+            authority=authority,
+            directory=self.directory,
+        )
+
     async def _ensure(self, service: Obj) -> Result:
+        authority = Authority(self.inventories)
         try:
-            decision = await decide(service, self.nodes.list(), self.inventories, self.context)
+            decision = await self._decide(service, authority)
         except ExoscaleError as exc:
             # A listing could not be read (the API down, garbage answers): tell the user as of
             # any sync error; the reconcile is retried with backoff.
@@ -111,12 +176,19 @@ class ServiceReconciler:
             return DONE  # nothing to retry until the Service changes
         for note in decision.notes:
             await self._event(service, "Warning", note.reason, note.message)
+        if decision.refused:
+            # Not this Service's NLB: no write, no retry; the drift pass looks again.
+            await self._failed(service, decision.refused)
+            return DONE
         if decision.blocked:
             await self._failed(service, decision.blocked)
             raise SyncBlockedError(decision.blocked)  # retried with backoff
         assert decision.found is not None
         lb = decision.found.load_balancer
         plan = decision.plan
+        if decision.record is not None:
+            # Before the NLB services it names are created, so a crash cannot orphan them.
+            service = await kubeside.write_record(self.kube, service, decision.record) or service
         if plan:
             # The finalizer goes on before the first cloud write, so nothing can leak.
             service = await kubeside.add_finalizer(self.kube, service) or service
@@ -137,9 +209,41 @@ class ServiceReconciler:
             # Adopted or converged: whatever we manage must be cleaned up on deletion.
             service = await kubeside.add_finalizer(self.kube, service) or service
         assert lb is not None
-        await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id))
+        service = (
+            await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id))
+            or service
+        )
         await kubeside.set_ingress(self.kube, service, lb.ip)
+        if decision.retire is not None:
+            await self._retire(service, decision.retire, authority)
         return DONE
+
+    async def _retire(self, service: Obj, retire: Retirement, authority: Authority) -> None:
+        """Delete the NLB of the zone the Service left, now that its status shows the new one."""
+        old = await authority.read(retire.zone, retire.load_balancer.id)
+        if old is None:
+            return
+        ownership = ownership_of(
+            old.labels,
+            cluster_id=self.config.cluster_id,
+            service_uid=uid_of(service),
+            directory=self.directory,
+        )
+        if not ownership.ours:
+            return
+        message = f"Deleting load balancer {old.id} in zone {retire.zone}: the Service moved"
+        await self._event(service, "Normal", "DeletingLoadBalancer", message)
+        try:
+            await apply_plan(
+                plan_deletion(old, whole=True, service_uid=uid_of(service)),
+                old,
+                self.inventories.survey(retire.zone),
+            )
+        except ExoscaleError as exc:
+            if not isinstance(exc, NotLeaderError):
+                await self._delete_failed(service, exc)
+            raise
+        await self._event(service, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
 
     async def _failed(self, service: Obj, problem: object) -> None:
         await self._event(
@@ -156,28 +260,66 @@ class ServiceReconciler:
 
     # -- cleanup ------------------------------------------------------------------------------
 
-    async def _cleanup(self, service: Obj) -> None:
-        settings, _ = self.settings_of(service)  # bad annotations must not block deletion
-        inventory = self.inventories.zone(self.zone_of(settings))
+    async def _cleanup_plan(
+        self, service: Obj, settings: LoadBalancerSettings, authority: Authority
+    ) -> CleanupPlan:
+        """What deleting the Service deletes, judged on authoritative reads.
+
+        Only the Service's own NLB goes, and only if no other Service names it (that one takes
+        it over); on an NLB that is not its own, only the NLB services it created.
+        """
         uid = uid_of(service)
         try:
-            found = await find_load_balancer(settings, uid, inventory)
+            found = await find_load_balancer(
+                settings,
+                uid,
+                self.inventories.zone(self.zone_of(settings)),
+                authority,
+                cluster_id=self.config.cluster_id,
+                other_zones=self.config.known_zones,
+            )
         except LoadBalancerNotFoundError:
-            found = None
+            return CleanupPlan()
+        if found.load_balancer is None:
+            return CleanupPlan()
+        lb = await authority.read(found.zone, found.load_balancer.id)
+        if lb is None:
+            return CleanupPlan()
+        ownership = ownership_of(
+            lb.labels, cluster_id=self.config.cluster_id, service_uid=uid, directory=self.directory
+        )
+        own_services = plan_deletion(
+            lb, whole=False, service_uid=uid, claimed=records.claims_on(service, lb.id)
+        )
+        if ownership.ours and not settings.external:
+            owners, sharers = claimants(self.directory, lb.id, service)
+            if not owners and not sharers:
+                return CleanupPlan(found.zone, lb, plan_deletion(lb, whole=True, service_uid=uid))
+            others = [*owners, *sharers]
+            note = f"NLB {lb.id} is kept: {describe_service(others[0])} names it too"
+            return CleanupPlan(
+                found.zone, lb, own_services, note, tuple(key_of(dict(o)) for o in others)
+            )
+        if ownership.ours or (settings.external and ownership.adoptable):
+            return CleanupPlan(found.zone, lb, own_services)
+        note = f"NLB {lb.id} belongs to {ownership.describe_owner()}: left untouched"
+        return CleanupPlan(found.zone, lb, Plan(), note)
+
+    async def _cleanup(self, service: Obj) -> None:
+        settings, _ = self.settings_of(service)  # bad annotations must not block deletion
+        try:
+            cleanup = await self._cleanup_plan(service, settings, Authority(self.inventories))
         except ExoscaleError as exc:
             await self._delete_failed(service, exc)
             raise
-        if found is not None and found.load_balancer is not None:
-            lb = found.load_balancer
+        if cleanup.note:
+            await self._event(service, "Normal", "LoadBalancerKept", cleanup.note)
+        if cleanup.plan:
             await self._event(service, "Normal", "DeletingLoadBalancer", "Deleting load balancer")
-            plan = plan_deletion(
-                lb,
-                external=settings.external,
-                service_uid=uid,
-                owned_names=_owned_names(service, settings),
-            )
             try:
-                await apply_plan(plan, lb, inventory)
+                await apply_plan(
+                    cleanup.plan, cleanup.load_balancer, self.inventories.survey(cleanup.zone)
+                )
             except ExoscaleError as exc:
                 if not isinstance(exc, NotLeaderError):
                     await self._delete_failed(service, exc)
@@ -187,10 +329,14 @@ class ServiceReconciler:
             # The Service stays (type changed): it has no load balancer any more.
             service = await kubeside.set_ingress(self.kube, service, None) or service
         await kubeside.remove_finalizer(self.kube, service)
+        if cleanup.hand_to:
+            self.on_released(cleanup.hand_to)
 
 
-def _owned_names(service: Obj, settings: LoadBalancerSettings) -> frozenset[str]:
-    ports = (service.get("spec") or {}).get("ports") or []
-    if len(ports) == 1 and settings.service_name:
-        return frozenset({settings.service_name})
-    return frozenset()
+@dataclass(frozen=True)
+class CleanupPlan:
+    zone: str = ""
+    load_balancer: LoadBalancer | None = None
+    plan: Plan = field(default_factory=Plan)
+    note: str | None = None  # why something stays, for an Event
+    hand_to: tuple[str, ...] = ()  # keys of the Services that take the kept NLB over

@@ -7,7 +7,7 @@ this Service's NLB services are touched, so NLBs shared between Services keep th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from exoccm.controllers.service.desired import (
@@ -165,24 +165,35 @@ def service_differences(desired: DesiredService, observed: LoadBalancerService) 
     return tuple(name for name, a, b in pairs if a != b)
 
 
-def _owned_by(
-    service_uid: str, observed: LoadBalancerService, desired: DesiredLoadBalancer
-) -> bool:
-    """Whether an NLB service on a shared (external) NLB belongs to this Service."""
-    return observed.name.startswith(f"{service_uid}-") or any(
-        s.name == observed.name for s in desired.services
+# An NLB service on an external NLB, as the Service's record of what it created names it.
+Claim = tuple[str, int, str]  # (name, port, protocol)
+
+
+def created_by(service_uid: str, observed: LoadBalancerService, claimed: Collection[Claim]) -> bool:
+    """Whether an NLB service on an external NLB is this Service's: its default name carries
+    the Service UID, or the Service recorded creating it. A matching ``service-name`` annotation
+    alone never makes an existing NLB service the Service's own."""
+    return observed.name.startswith(f"{service_uid}-") or (
+        (observed.name, observed.port, observed.protocol) in claimed
     )
 
 
 def _held_by_another(
-    service_uid: str, held: LoadBalancerService, desired: DesiredLoadBalancer
+    service_uid: str,
+    held: LoadBalancerService,
+    desired: DesiredLoadBalancer,
+    claimed: Collection[Claim],
 ) -> bool:
     """Whether an NLB service on one of this Service's ports of an external NLB is not ours."""
-    return desired.external and not _owned_by(service_uid, held, desired)
+    return desired.external and not created_by(service_uid, held, claimed)
 
 
 def port_conflicts(
-    desired: DesiredLoadBalancer, observed: LoadBalancer | None, *, service_uid: str
+    desired: DesiredLoadBalancer,
+    observed: LoadBalancer | None,
+    *,
+    service_uid: str,
+    claimed: Collection[Claim] = (),
 ) -> list[str]:
     """Ports of an external NLB already served by another Service's (or a hand-made) NLB service.
 
@@ -197,7 +208,7 @@ def port_conflicts(
         f"{held.name!r}, which is not this Service's; use another port"
         for svc in desired.services
         if (held := by_key.get(svc.key)) is not None
-        and _held_by_another(service_uid, held, desired)
+        and _held_by_another(service_uid, held, desired, claimed)
     ]
 
 
@@ -243,7 +254,11 @@ def _load_balancer_changes(
 
 
 def plan_changes(
-    desired: DesiredLoadBalancer, observed: LoadBalancer | None, *, service_uid: str
+    desired: DesiredLoadBalancer,
+    observed: LoadBalancer | None,
+    *,
+    service_uid: str,
+    claimed: Collection[Claim] = (),
 ) -> Plan:
     """Steps that make ``observed`` match ``desired``; empty when they already match."""
     if observed is None:
@@ -261,14 +276,14 @@ def plan_changes(
         key = (current.port, current.protocol)
         if key in wanted or current.state == DELETING_STATE:
             continue
-        if not desired.external or _owned_by(service_uid, current, desired):
+        if not desired.external or created_by(service_uid, current, claimed):
             deletes.append(DeleteService(current.id, current.name, "no Service port matches it"))
     by_key = {(s.port, s.protocol): s for s in observed.services}
     for svc in desired.services:
         existing = by_key.get(svc.key)
         if existing is None:
             adds.append(AddService(svc))
-        elif _held_by_another(service_uid, existing, desired):
+        elif _held_by_another(service_uid, existing, desired, claimed):
             continue  # not ours to change: see port_conflicts
         elif existing.instance_pool_id != svc.instance_pool_id:
             deletes.append(
@@ -295,15 +310,16 @@ def plan_changes(
 
 
 def plan_deletion(
-    observed: LoadBalancer, *, external: bool, service_uid: str, owned_names: frozenset[str]
+    observed: LoadBalancer, *, whole: bool, service_uid: str, claimed: Collection[Claim] = ()
 ) -> Plan:
-    """What removing the Service removes: the whole NLB if exoccm owns it, else only its services."""
-    if not external:
+    """What removing the Service removes: the whole NLB if it is the Service's own, else only
+    the NLB services the Service created on it."""
+    if whole:
         return Plan((DeleteLoadBalancer(observed.id, observed.name),))
     return Plan(
         tuple(
             DeleteService(svc.id, svc.name, "the Service is being deleted")
             for svc in observed.services
-            if svc.name.startswith(f"{service_uid}-") or svc.name in owned_names
+            if created_by(service_uid, svc, claimed) and svc.state != DELETING_STATE
         )
     )

@@ -9,8 +9,10 @@ object already shows the wanted value, so a converged Service costs no Kubernete
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from exoccm.controllers.service import records
 from exoccm.kube.client import KubeClient
 from exoccm.kube.objects import annotations_of, meta, name_of, namespace_of
 from exoccm.kube.resources import SERVICES
@@ -88,4 +90,15 @@ async def write_annotations(
     return await kube.patch(
         SERVICES.path(namespace_of(service), name_of(service)),
         {"metadata": {"annotations": changes}},
+    )
+
+
+async def write_record(kube: KubeClient, service: Obj, record: records.Record) -> Obj:
+    """Replace the Service's record of the NLB services it created (a status condition, merged
+    by type so other controllers' conditions stay)."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return await kube.patch(
+        SERVICES.path(namespace_of(service), name_of(service), "status"),
+        {"status": {"conditions": [records.condition_for(record, now)]}},
+        patch_type="strategic",
     )

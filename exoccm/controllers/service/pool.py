@@ -16,6 +16,7 @@ from typing import Any, Literal
 from exoccm.controllers.inventory import InstanceIndex, ZoneInventory
 from exoccm.controllers.matching import eligible_for_load_balancing, find_instance
 from exoccm.controllers.service.annotations import PREFIX, LoadBalancerSettings
+from exoccm.exoscale.errors import NotFoundError
 
 MISSING_REFRESH_AGE = 2.0  # seconds: a miss re-lists a zone at most this often (bursts coalesce)
 
@@ -73,11 +74,22 @@ async def _from_nodepool(settings: LoadBalancerSettings, inventory: ZoneInventor
     raise PoolError(f"SKS node pool {nodepool_name!r} has no Instance Pool yet")
 
 
-async def _check_pool_exists(pool_id: str, inventory: ZoneInventory) -> None:
+async def _pool_exists(pool_id: str, inventory: ZoneInventory) -> bool:
+    """Listed, or else confirmed by ID (a listing can leave out what exists)."""
     pools = await inventory.pools.get()
     if pool_id not in pools:
         pools = await inventory.pools.get(max_age=MISSING_REFRESH_AGE)
-    if pool_id not in pools:
+    if pool_id in pools:
+        return True
+    try:
+        await inventory.client.get_instance_pool(pool_id)
+    except NotFoundError:
+        return False
+    return True
+
+
+async def _check_pool_exists(pool_id: str, inventory: ZoneInventory) -> None:
+    if not await _pool_exists(pool_id, inventory):
         raise PoolError(
             f"Instance Pool {pool_id} (annotation {PREFIX}service-instancepool-id) does not "
             f"exist in zone {inventory.zone}; an NLB can only target a pool of its own zone: set "
@@ -91,13 +103,22 @@ async def choose_pool(
     settings: LoadBalancerSettings,
     nodes: list[Mapping[str, Any]],
     inventory: ZoneInventory,
+    *,
+    stale_annotation_ok: bool = False,
 ) -> PoolChoice:
-    """The target pool, or :class:`PoolError` explaining why there is none."""
+    """The target pool, or :class:`PoolError` explaining why there is none.
+
+    ``stale_annotation_ok``: the Service is moving to this zone, so a pool annotation naming a
+    pool that does not exist here (exoccm wrote back the old zone's) is inferred anew instead.
+    """
     if settings.sks_nodepool_name and settings.sks_cluster_name:
         return PoolChoice(await _from_nodepool(settings, inventory), "sks-nodepool")
     if settings.instance_pool_id:
-        await _check_pool_exists(settings.instance_pool_id, inventory)
-        return PoolChoice(settings.instance_pool_id, "annotation")
+        if not stale_annotation_ok:
+            await _check_pool_exists(settings.instance_pool_id, inventory)
+            return PoolChoice(settings.instance_pool_id, "annotation")
+        if await _pool_exists(settings.instance_pool_id, inventory):
+            return PoolChoice(settings.instance_pool_id, "annotation")
     index = await inventory.instances.get()
     if _unmatched(nodes, index):
         index = await inventory.instances.get(max_age=MISSING_REFRESH_AGE)

@@ -16,7 +16,7 @@ import anyio
 from exoccm.controllers.matching import eligible_for_load_balancing, node_ips
 from exoccm.controllers.service import kubeside
 from exoccm.controllers.service.controller import ServiceReconciler
-from exoccm.controllers.service.drift import DriftRepair
+from exoccm.controllers.service.drift import CollectorLimits, DriftRepair
 from exoccm.engine.controller import Controller
 from exoccm.engine.informer import Tombstone
 from exoccm.engine.queue import Priority
@@ -51,10 +51,30 @@ class ServiceController:
             "service", reconciler.reconcile, workers=workers, rate_limit=SERVICE_PROFILE
         )
         self.controller.watch(reconciler.services, resync_period=resync_period)
-        self.drift = DriftRepair(reconciler, self._enqueue_low, drift_period)
+        config = reconciler.config
+        self.drift = DriftRepair(
+            reconciler,
+            self._enqueue_low,
+            drift_period,
+            CollectorLimits(config.orphan_delete_limit, config.orphan_max_share),
+            warn=self._warn_cluster,
+        )
+        reconciler.on_released = self._enqueue
         self.node_coalesce = node_coalesce
         self._nodes_changed = anyio.Event()
         reconciler.nodes.add_handler(self._on_node_add, self._on_node_update, self._on_node_delete)
+
+    def _enqueue(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.controller.enqueue(key)
+
+    async def _warn_cluster(self, message: str) -> None:
+        """A Warning about exoccm as a whole, recorded on the object the config names."""
+        target = self.reconciler.config.event_object
+        if target is not None:
+            await self.reconciler.recorder.event(
+                dict(target), "Warning", "OrphanCollectionBlocked", message
+            )
 
     def _enqueue_low(self, keys: Iterable[str]) -> None:
         for key in keys:

@@ -185,6 +185,7 @@ def test_environment_of_the_defaults(default: Rendered) -> None:
     assert default.env_value("EXOCCM_RETRY_PERIOD") == "2s"
     assert default.env_value("EXOCCM_METRICS_PORT") == "10258"
     assert default.env_value("EXOCCM_CONTROLLERS") == "*"
+    assert default.env_value("EXOCCM_EXISTING_NLB_NAMESPACES") == "*"
     assert default.env_value("EXOCCM_LOG_FORMAT") == "json"
     for absent in (
         "EXOSCALE_API_CREDENTIALS_FILE",

@@ -231,12 +231,12 @@ def test_external_nlbs_only_lose_this_services_ports(
     desired: DesiredLoadBalancer, observed: LoadBalancer
 ) -> None:
     plan = plan_changes(desired, observed, service_uid=UID)
-    desired_names = {s.name for s in desired.services}
     for step in plan.steps:
         assert not isinstance(step, (DeleteLoadBalancer, UpdateLoadBalancer))
         if isinstance(step, DeleteService):
-            assert step.name.startswith(f"{UID}-") or step.name in desired_names
-    deletion = plan_deletion(observed, external=True, service_uid=UID, owned_names=frozenset())
+            # A desired name is no claim: only the UID prefix (or a record) makes it ours.
+            assert step.name.startswith(f"{UID}-")
+    deletion = plan_deletion(observed, whole=False, service_uid=UID)
     assert all(isinstance(s, DeleteService) for s in deletion.steps)
     assert all(s.name.startswith(f"{UID}-") for s in deletion.steps)  # type: ignore[union-attr]
 
@@ -256,5 +256,5 @@ def test_pool_change_recreates_the_service() -> None:
 
 def test_owned_nlb_deletion_deletes_the_nlb() -> None:
     observed = LoadBalancer(id="lb", name="k8s-x")
-    plan = plan_deletion(observed, external=False, service_uid=UID, owned_names=frozenset())
+    plan = plan_deletion(observed, whole=True, service_uid=UID)
     assert plan.steps == (DeleteLoadBalancer("lb", "k8s-x"),)
