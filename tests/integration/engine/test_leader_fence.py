@@ -58,9 +58,8 @@ class Leading:
     elector: LeaderElector
     spy: ReadHookClient
     clock: FakeClock
-    lease: str
     guard_at_cancel: list[bool] = field(default_factory=list)
-    outcome: list[BaseException | None] = field(default_factory=list)
+    outcome: list[LeadershipLostError | None] = field(default_factory=list)
     finished: anyio.Event = field(default_factory=anyio.Event)
 
     async def waiting_for_next_renewal(self) -> None:
@@ -68,22 +67,24 @@ class Leading:
         await until(lambda: self.clock.pending_timers > 0)
         await wait_all_tasks_blocked()
 
+    async def renewal_done(self) -> None:
+        """Return once the renewal just made due has ended, in loss or in the next wait."""
+        await until(lambda: self.finished.is_set() or self.clock.pending_timers > 0)
+
     async def renewal_is_due(self) -> None:
         await self.waiting_for_next_renewal()
         self.clock.advance(RETRY_PERIOD)
 
 
 @asynccontextmanager
-async def leading(
-    plane: ControlPlane, namespace: str, lease: str, identity: str = "me"
-) -> AsyncIterator[Leading]:
-    """Start ``identity`` leading ``lease`` with leader work that runs until cancelled."""
+async def leading(plane: ControlPlane, namespace: str, lease: str) -> AsyncIterator[Leading]:
+    """Start "me" leading ``lease``, with leader work that runs until cancelled."""
     spy = ReadHookClient(plane)
     clock = FakeClock()
     elector = LeaderElector(
-        spy, LeaderElectionConfig(namespace, lease, identity, **TIMING), clock=clock
+        spy, LeaderElectionConfig(namespace, lease, "me", **TIMING), clock=clock
     )
-    state = Leading(elector, spy, clock, lease)
+    state = Leading(elector, spy, clock)
     work_started = anyio.Event()
 
     async def lead() -> None:
@@ -115,7 +116,7 @@ async def leading(
         await spy.aclose()
 
 
-async def _overwrite_holder(kube: KubeClient, path: str, holder: str) -> dict[str, Any]:
+async def _overwrite_holder(kube: KubeClient, path: str, holder: str) -> None:
     """Write ``holder`` into the Lease, as another replica taking it over would."""
     lease = await kube.get(path)
     lease["spec"].update(
@@ -123,8 +124,7 @@ async def _overwrite_holder(kube: KubeClient, path: str, holder: str) -> dict[st
         leaseDurationSeconds=int(LEASE_DURATION),
         leaseTransitions=int(lease["spec"].get("leaseTransitions") or 0) + 1,
     )
-    written: dict[str, Any] = await kube.replace(path, lease)
-    return written
+    await kube.replace(path, lease)
 
 
 async def test_a_renewal_that_finds_another_holder_stops_the_leader_at_once(
@@ -139,6 +139,8 @@ async def test_a_renewal_that_finds_another_holder_stops_the_leader_at_once(
         methods_before = len(spy.methods)
 
         await state.renewal_is_due()
+        await state.renewal_done()
+        assert not elector.still_leading(), "the guard stayed open after seeing another holder"
         await state.finished.wait()
 
         # One retry period after the last renewal, far from the 3 s renew deadline.
@@ -148,7 +150,6 @@ async def test_a_renewal_that_finds_another_holder_stops_the_leader_at_once(
         assert lost.holder == "thief"
         assert "'thief'" in str(lost)
         assert state.guard_at_cancel == [False], "the leader work was cancelled, fence closed"
-        assert not elector.still_leading()
         assert not elector.is_leader
         assert elector.observed_holder == "thief"
         assert _metric("leader_election_master_status", "displaced") == 0
@@ -196,13 +197,13 @@ async def test_a_conflict_while_the_lease_still_names_us_keeps_us_leading(
         methods_before = len(spy.methods)
 
         await state.renewal_is_due()
-        await state.waiting_for_next_renewal()
+        await state.renewal_done()
 
+        assert not state.finished.is_set(), "a 409 on a Lease still naming us ended leadership"
         assert spy.methods[methods_before:] == ["PUT", "GET", "PUT"], "409, re-read, renewed"
         assert _metric("leader_election_slowpath_total", "concurrent") == slowpath_before + 1
         assert elector.still_leading()
         assert elector.is_leader
-        assert not state.finished.is_set()
         assert state.guard_at_cancel == [], "the leader work was not disturbed"
         renewed = await kube.get(path)
         assert renewed["spec"]["holderIdentity"] == "me"
@@ -250,7 +251,8 @@ async def test_no_guard_check_passes_between_seeing_another_holder_and_the_cance
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch_guard)
             state.clock.advance(RETRY_PERIOD)
-            await state.finished.wait()
+            await state.renewal_done()
+            assert state.finished.is_set(), "the renewal that saw another holder did not end it"
 
         assert seen_thief
         assert checks_after, "the watcher checked the guard after the read"
