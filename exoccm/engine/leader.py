@@ -12,6 +12,11 @@
 * **Loss.** If no renewal succeeds before the renew deadline, the leader work is cancelled at once
   and :meth:`LeaderElector.run` raises :class:`LeadershipLostError`; the process should exit,
   as client-go components do.
+* **Displacement.** If a read of the Lease while leading (the fall-back GET after a failed renewal
+  PUT, typically a 409) shows another holder, leadership ends at that read, not at the renew
+  deadline: the guard refuses from then on and the work is cancelled as on a loss. client-go
+  would keep retrying until its deadline. A 409 whose re-read still names us is only a
+  concurrent update: the renewal goes on with the fresh resourceVersion, as in client-go.
 * **Release.** When the leader work ends (returns, raises or is cancelled) the Lease is released
   (no holder, ``leaseDurationSeconds=1``) so a standby takes over within about a retry period.
   The work has fully stopped by then, so this is safe.
@@ -23,6 +28,11 @@ have observed it before ``t_sent`` and none will take over before ``t_sent + lea
 ``lease_duration - renew_deadline`` gap (5 s by default) absorbs clock-rate differences and the
 duration of one guarded action. Call it right before each cloud mutation. Like client-go, this is
 not a fencing token: it narrows the window, idempotent reconciles cover the rest.
+
+Displacement closes the fence without a race: every Lease record we read or write goes through
+:meth:`LeaderElector._observe`, which clears the leading flag in the same synchronous step as it
+stores a record naming another holder. An asyncio task switch happens only at an ``await``, so no
+guard check can run between the read returning and the flag clearing.
 """
 
 from __future__ import annotations
@@ -50,7 +60,12 @@ JITTER_FACTOR = 1.2  # client-go's JitterFactor: retries wait retry_period · [1
 
 
 class LeadershipLostError(Exception):
-    """The Lease could not be renewed before the renew deadline; leader work was cancelled."""
+    """The Lease was not renewed before the renew deadline, or another holder took it; leader work
+    was cancelled. ``holder`` names that other holder ("" when the renewals just failed)."""
+
+    def __init__(self, message: str, holder: str = ""):
+        super().__init__(message)
+        self.holder = holder
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,7 @@ class LeaderElector:
         self._observed_at = 0.0
         self._renewed_at = -math.inf  # monotonic time the last successful write was sent
         self._leading = False
+        self._displaced_by = ""  # the holder a read showed while we led ("" if none yet)
         self._stop = anyio.Event()
         self._status = metrics.LEADER_STATUS.labels(config.name)
         self._slowpath = metrics.LEADER_SLOWPATH.labels(config.name)
@@ -166,6 +182,7 @@ class LeaderElector:
         whatever ``lead`` raises. The Lease is released whenever ``lead`` has ended, except
         after a loss (then it is no longer ours).
         """
+        self._displaced_by = ""
         if not await self._acquire():
             return
         lost = False
@@ -175,7 +192,7 @@ class LeaderElector:
 
                 async def renew_then_cancel() -> None:
                     nonlocal lost
-                    await self._renew_until_failure()
+                    await self._renew_until_lost()
                     lost = True
                     self._set_leading(False)
                     tg.cancel_scope.cancel()
@@ -193,13 +210,26 @@ class LeaderElector:
                 with anyio.CancelScope(shield=True):
                     await self._release()
         if lost:
-            self._log.error("leadership lost: the Lease could not be renewed in time")
-            raise LeadershipLostError(
-                f"lost Lease {self.config.namespace}/{self.config.name}: no successful renewal "
-                f"within {self.config.renew_deadline}s; leader work was stopped"
-            )
+            raise self._lost()
         if failure is not None:
             raise failure
+
+    def _lost(self) -> LeadershipLostError:
+        lease = f"{self.config.namespace}/{self.config.name}"
+        if self._displaced_by:
+            self._log.error(
+                "leadership lost: the Lease names another holder", holder=self._displaced_by
+            )
+            return LeadershipLostError(
+                f"lost Lease {lease} to {self._displaced_by!r}: a renewal found it holding the "
+                "Lease; leader work was stopped at once",
+                holder=self._displaced_by,
+            )
+        self._log.error("leadership lost: the Lease could not be renewed in time")
+        return LeadershipLostError(
+            f"lost Lease {lease}: no successful renewal within {self.config.renew_deadline}s; "
+            "leader work was stopped"
+        )
 
     async def _acquire(self) -> bool:
         self._log.info("campaigning for leadership")
@@ -217,8 +247,9 @@ class LeaderElector:
         self._log.info("stopped campaigning before acquiring")
         return False
 
-    async def _renew_until_failure(self) -> None:
-        """Renew every retry period; return when the renew deadline passes without success."""
+    async def _renew_until_lost(self) -> None:
+        """Renew every retry period; return when the renew deadline passes without success, or at
+        once when a read shows another holder (:meth:`_observe` has then stopped our leading)."""
         cfg = self.config
         while True:
             await self._clock.sleep(cfg.retry_period)
@@ -228,6 +259,8 @@ class LeaderElector:
                     return
                 if await self._attempt(min(cfg.request_timeout, remaining)):
                     break
+                if self._displaced_by:
+                    return
                 remaining = self._renewed_at + cfg.renew_deadline - self._clock.monotonic()
                 await self._clock.sleep(min(cfg.retry_period, max(0.0, remaining)))
 
@@ -267,9 +300,9 @@ class LeaderElector:
             self._renewed_at = sent
             return True
         spec: Obj = current.get("spec") or {}
-        if spec != self._observed_spec:
-            self._observed_spec = spec
-            self._observed_at = sent
+        self._observe(spec, sent)
+        if self._displaced_by:
+            return False
         holder = spec.get("holderIdentity") or ""
         duration = float(spec.get("leaseDurationSeconds") or self.config.lease_duration)
         if holder and holder != self.config.identity and self._observed_at + duration > sent:
@@ -287,8 +320,26 @@ class LeaderElector:
         path = self._collection if method == "POST" else self._path
         written: Obj = await self.client.request(method, path, body=lease, timeout=timeout)
         self._lease = written
-        self._observed_spec = written.get("spec") or {}
-        self._observed_at = self._clock.monotonic()
+        self._observe(written.get("spec") or {}, self._clock.monotonic())
+
+    def _observe(self, spec: Obj, at: float) -> None:
+        """Remember a Lease record we read (sent at ``at``) or wrote.
+
+        While we lead, a record naming another holder ends our leadership right here, in the same
+        synchronous step as the read returned: no ``await`` separates them, so no other task can
+        pass the guard in between. We do not fight back; like any candidate we wait for that
+        holder's lease to expire on our clock (judged from ``at``).
+        """
+        if spec != self._observed_spec:
+            self._observed_spec = spec
+            self._observed_at = at
+        holder = str(spec.get("holderIdentity") or "")
+        if self._leading and holder and holder != self.config.identity:
+            self._displaced_by = holder
+            self._set_leading(False)
+            self._log.warning(
+                "the Lease names another holder: leader work stops now", holder=holder
+            )
 
     def _new_lease(self) -> Obj:
         now = _micro_time()
@@ -354,9 +405,11 @@ class LeaderElector:
                 )
             except ConflictError:
                 # A renewal cancelled in flight may have landed after we cached the Lease.
-                lease = await self.client.request(
+                current: Obj = await self.client.request(
                     "GET", self._path, timeout=self.config.request_timeout
                 )
+                self._observe(current.get("spec") or {}, self._clock.monotonic())
+                lease = current
                 continue
             self._log.info("released the Lease")
             return
