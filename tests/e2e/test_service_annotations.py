@@ -66,7 +66,7 @@ def test_annotation_values_reach_the_nlb_and_changes_apply_in_place(
             service_healthcheck_port="31000",
             service_healthcheck_uri="/healthz",
             service_healthcheck_interval="20s",
-            service_healthcheck_timeout="7",
+            service_healthcheck_timeout="7s",
             service_healthcheck_retries="3",
         ),
     )
@@ -76,7 +76,7 @@ def test_annotation_values_reach_the_nlb_and_changes_apply_in_place(
         lb_annotations(
             service_healthcheck_mode="https",
             service_healthcheck_tls_sni="shop.example.com",
-            service_healthcheck_interval="15",
+            service_healthcheck_interval="15000ms",
         ),
     )
     uid = {name: world.must_service(name)["metadata"]["uid"] for name in ("nlb-meta", "svc-meta")}
@@ -137,7 +137,7 @@ def test_annotation_values_reach_the_nlb_and_changes_apply_in_place(
         "http-check",
         service_healthcheck_port="31001",
         service_healthcheck_uri="/ready",
-        service_healthcheck_interval="30",
+        service_healthcheck_interval="0.5m",
         service_healthcheck_timeout="10s",
         service_healthcheck_retries="5",
     )
@@ -208,13 +208,22 @@ def test_annotation_values_reach_the_nlb_and_changes_apply_in_place(
     assert world.writes_since(before) == {}
 
 
+UUID = "5f4b3d7e-1c2a-4b8e-9f00-0123456789ab"
+CONTROL = "must not contain control characters such as line breaks, tabs or NUL; found"
+BLANK = "must not be blank: give 1 to 255 characters, not only whitespace"
+DIGITS = "written with the digits 0-9 only (no sign, spaces, separators or exponent)"
+GO_DURATION = "must be a Go duration such as 10s, 1m or 1m30s"
 # (suffix, value, what the message must say is allowed), one Service each.
 INVALID = [
     ("id", "nlb-1", "must be a UUID"),
-    ("name", "n" * 256, "must be 1 to 255 characters long"),
+    ("id", UUID + "\n", "must be a UUID"),
+    ("name", "n" * 256, "must be 1 to 255 characters long, not 256"),
+    ("name", "web\x00", f"{CONTROL} U+0000 at character 4"),
     ("description", "d" * 256, "must be 0 to 255 characters long"),
     ("external", "yes", 'must be "true" or "false"'),
-    ("service-name", "", "must be 1 to 255 characters long"),
+    ("external", " TRUE ", 'must be "true" or "false" (any letter case, without spaces)'),
+    ("service-name", "", BLANK),
+    ("service-name", "   ", BLANK),
     ("service-description", "d" * 256, "must be 0 to 255 characters long"),
     ("service-instancepool-id", "workers", "must be a UUID"),
     (
@@ -222,7 +231,7 @@ INVALID = [
         "workers",
         f"needs the SKS cluster name too: set {key('sks-cluster-name')}",
     ),
-    ("sks-cluster-name", "", "must be 1 to 255 characters long"),
+    ("sks-cluster-name", "", BLANK),
     (
         "service-strategy",
         "least-connections",
@@ -230,15 +239,18 @@ INVALID = [
     ),
     ("service-healthcheck-mode", "udp", "must be one of tcp, http, https"),
     ("service-healthcheck-port", "70000", "must be from 1 to 65535"),
-    ("service-healthcheck-port", "http", "must be an integer from 1 to 65535"),
+    ("service-healthcheck-port", "http", f"must be an integer from 1 to 65535, {DIGITS}"),
     ("service-healthcheck-uri", "healthz", 'must be a path starting with "/"'),
+    ("service-healthcheck-uri", "/healthz\r\nX-Injected: 1", f"{CONTROL} U+000D at character 9"),
     ("service-healthcheck-interval", "2s", "must be from 5s to 5m"),
+    ("service-healthcheck-interval", "10 seconds", f"{GO_DURATION} (5s to 5m)"),
+    ("service-healthcheck-interval", "1e1", f"{GO_DURATION} (5s to 5m)"),
     (
         "service-healthcheck-interval",
-        "10 seconds",
-        "must be a duration such as 10s or 1m, or whole seconds (5s to 5m)",
+        "10",
+        'needs a unit, as every Go duration does: use "10s" for seconds (5s to 5m)',
     ),
-    ("service-healthcheck-timeout", "61", "must be from 2s to 1m"),
+    ("service-healthcheck-timeout", "61s", "must be from 2s to 1m"),
     (
         "service-healthcheck-timeout",
         "15s",
@@ -246,7 +258,9 @@ INVALID = [
     ),
     ("service-healthcheck-timeout", "2.5s", "must be a whole number of seconds"),
     ("service-healthcheck-retries", "0", "must be from 1 to 20"),
-    ("service-healthcheck-retries", "many", "must be an integer from 1 to 20"),
+    ("service-healthcheck-retries", "many", f"must be an integer from 1 to 20, {DIGITS}"),
+    ("service-healthcheck-retries", "1_0", f"must be an integer from 1 to 20, {DIGITS}"),
+    ("service-healthcheck-retries", "\u0661\u0660", f"must be an integer from 1 to 20, {DIGITS}"),
     (
         "service-healthcheck-tls-sni",
         "shop.example.com",
@@ -254,6 +268,15 @@ INVALID = [
     ),
     ("zone", "mars-1", "unknown zone; must be one of at-vie-1"),
 ]
+# How a value appears in the message when it is not shown as it is: control characters escaped,
+# a long value cut short.
+SHOWN = {
+    UUID + "\n": f'"{UUID}\\n"',
+    "n" * 256: '"' + "n" * 48 + '..." (256 characters)',
+    "d" * 256: '"' + "d" * 48 + '..." (256 characters)',
+    "web\x00": '"web\\x00"',
+    "/healthz\r\nX-Injected: 1": '"/healthz\\r\\nX-Injected: 1"',
+}
 EXTRA = {  # what else a case needs to be invalid for that one reason only
     "service-healthcheck-uri": lb_annotations(service_healthcheck_mode="http"),
 }
@@ -277,7 +300,8 @@ def test_invalid_annotations_are_refused_without_cloud_writes(
     for i, (suffix, value, allowed) in enumerate(INVALID):
         event = world.wait_event(f"bad-{i}", "SyncLoadBalancerFailed")
         assert event["type"] == "Warning"
-        expected = f'Error syncing load balancer: annotation {key(suffix)}="{value}": {allowed}'
+        shown = SHOWN.get(value, f'"{value}"')
+        expected = f"Error syncing load balancer: annotation {key(suffix)}={shown}: {allowed}"
         assert event["message"].startswith(expected), event["message"]
     # Every problem of a Service is reported at once.
     event = world.wait_event("doubly-bad", "SyncLoadBalancerFailed")

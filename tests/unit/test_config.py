@@ -195,7 +195,7 @@ def test_leader_election_timing_rules() -> None:
     # An invalid value is reported once, not again by the rule that uses it.
     assert problems(BASE | {"EXOCCM_LEASE_DURATION": "x"}) == [
         "EXOCCM_LEASE_DURATION: 'x' is not a duration; use a number of seconds or Go syntax such as "
-        "'30s', '1m30s', '500ms' or '2h' (units: ns, us, ms, s, m, h)"
+        "'30s', '1m30s', '500ms' or '2h' (units: ns, us, ms, s, m, h; ASCII digits, no exponent)"
     ]
 
 

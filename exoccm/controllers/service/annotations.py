@@ -3,17 +3,20 @@
 Pure: a Service's annotations in, typed settings (or every problem found) out. The registry is
 also the source of the annotation reference in the docs. Values, defaults and meaning match the
 Go CCM; ``zone``, ``service-healthcheck-tls-sni``, ``maglev-hash`` and ``https`` are additions.
-Unlike the Go CCM, every value is checked against the API's enums and ranges before any call.
+Unlike the Go CCM, every value is checked before any call: against the API's enums, ranges and
+lengths, and by the strict rules of :mod:`~exoccm.controllers.service.value_rules` (ASCII digits,
+Go durations, whole UUIDs, no control characters, no blank names).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
-from exoccm.config.durations import format_go_duration as format_duration
-from exoccm.config.durations import parse_go_duration as parse_duration
+from exoccm.controllers.service import value_rules as rules
+from exoccm.controllers.service.value_rules import CONTROL_CHARACTER
 
 PREFIX = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 
@@ -26,7 +29,9 @@ PORT_RANGE = (1, 65535)
 DEFAULT_INTERVAL = 10
 DEFAULT_TIMEOUT = 5
 DEFAULT_RETRIES = 1
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+MAX_TEXT_LENGTH = 255  # names, descriptions, uri and tls-sni, as in the API's spec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -92,13 +97,13 @@ ANNOTATIONS: tuple[AnnotationSpec, ...] = (
     ),
     AnnotationSpec(
         "service-sks-nodepool-name",
-        "string",
+        "string (1-255)",
         "",
         "SKS node pool whose Instance Pool is targeted (case-insensitive); needs `sks-cluster-name`.",
     ),
     AnnotationSpec(
         "sks-cluster-name",
-        "string",
+        "string (1-255)",
         "",
         "SKS cluster of `service-sks-nodepool-name`.",
     ),
@@ -124,19 +129,20 @@ ANNOTATIONS: tuple[AnnotationSpec, ...] = (
         "service-healthcheck-uri",
         "path (1-255)",
         "`/` in http and https modes",
-        "Path requested by http and https health checks.",
+        "Path requested by http and https health checks: starts with `/`, no whitespace (write a "
+        "space as `%20`).",
     ),
     AnnotationSpec(
         "service-healthcheck-interval",
         "duration (5s-300s)",
         "`10s`",
-        "Time between two checks: a Go duration (`10s`, `1m`) or whole seconds (`10`).",
+        "Time between two checks: a Go duration of whole seconds (`10s`, `1m`, `1m30s`).",
     ),
     AnnotationSpec(
         "service-healthcheck-timeout",
         "duration (2s-60s, <= interval)",
         "`5s`",
-        "Time a check may take: a Go duration or whole seconds.",
+        "Time a check may take: a Go duration of whole seconds (`5s`).",
     ),
     AnnotationSpec(
         "service-healthcheck-retries",
@@ -148,7 +154,7 @@ ANNOTATIONS: tuple[AnnotationSpec, ...] = (
         "service-healthcheck-tls-sni",
         "string (1-255)",
         "",
-        "SNI server name sent by `https` health checks.",
+        "SNI server name sent by `https` health checks (no whitespace).",
         exoccm_only=True,
     ),
 )
@@ -164,7 +170,25 @@ class AnnotationProblem:
     message: str
 
     def __str__(self) -> str:
-        return f'annotation {self.key}="{self.value}": {self.message}'
+        return f"annotation {self.key}={shown_value(self.value)}: {self.message}"
+
+
+SHOWN_VALUE_LIMIT = 64
+
+
+def shown_value(value: str) -> str:
+    """``value`` quoted for a message: control characters escaped, a long value shortened.
+
+    Events and logs are line-oriented and an Event message is cut at 1024 characters: a raw
+    CR/LF would forge lines, and one long value would push the other problems out.
+    """
+    if len(value) <= SHOWN_VALUE_LIMIT:
+        return f'"{_escaped(value)}"'
+    return f'"{_escaped(value[: SHOWN_VALUE_LIMIT - 16])}..." ({len(value)} characters)'
+
+
+def _escaped(value: str) -> str:
+    return CONTROL_CHARACTER.sub(lambda found: repr(found.group())[1:-1], value)
 
 
 @dataclass(frozen=True)
@@ -197,7 +221,7 @@ class LoadBalancerSettings:
 
 
 class _Reader:
-    """Collects problems while reading values, so every problem is reported at once."""
+    """Reads values with their rules, collecting problems so every one is reported at once."""
 
     def __init__(self, annotations: Mapping[str, str]):
         self.annotations = annotations
@@ -210,88 +234,41 @@ class _Reader:
     def problem(self, suffix: str, value: str, message: str) -> None:
         self.problems.append(AnnotationProblem(PREFIX + suffix, value, message))
 
-    def text(self, suffix: str, min_length: int = 0, max_length: int = 255) -> str | None:
+    def read(
+        self, suffix: str, rule: Callable[[str], T], *, empty_is_unset: bool = False
+    ) -> T | None:
+        """The value of ``suffix`` through ``rule``; None if unset or refused (then a problem)."""
         value = self.raw(suffix)
-        if value is None:
-            return None
-        if not min_length <= len(value) <= max_length:
-            self.problem(suffix, value, f"must be {min_length} to {max_length} characters long")
-            return None
-        return value
-
-    def choice(self, suffix: str, allowed: tuple[str, ...], default: str) -> str:
-        value = self.raw(suffix)
-        if value is None:
-            return default
-        if value not in allowed:
-            self.problem(suffix, value, f"must be one of {', '.join(allowed)}")
-            return default
-        return value
-
-    def integer(self, suffix: str, bounds: tuple[int, int]) -> int | None:
-        value = self.raw(suffix)
-        if value is None:
+        if value is None or (empty_is_unset and value == ""):
             return None
         try:
-            number = int(value.strip())
-        except ValueError:
-            self.problem(suffix, value, f"must be an integer from {bounds[0]} to {bounds[1]}")
+            return rule(value)
+        except rules.RefusedValueError as refusal:
+            self.problem(suffix, value, str(refusal))
             return None
-        if not bounds[0] <= number <= bounds[1]:
-            self.problem(suffix, value, f"must be from {bounds[0]} to {bounds[1]}")
-            return None
-        return number
 
-    def seconds(self, suffix: str, bounds: tuple[int, int]) -> int | None:
-        value = self.raw(suffix)
-        if value is None:
-            return None
-        allowed = f"{format_duration(bounds[0])} to {format_duration(bounds[1])}"
-        try:
-            seconds = parse_duration(value)
-        except ValueError:
-            self.problem(
-                suffix, value, f"must be a duration such as 10s or 1m, or whole seconds ({allowed})"
-            )
-            return None
-        if seconds != int(seconds):
-            self.problem(suffix, value, f"must be a whole number of seconds ({allowed})")
-            return None
-        if not bounds[0] <= seconds <= bounds[1]:
-            self.problem(suffix, value, f"must be from {allowed}")
-            return None
-        return int(seconds)
 
-    def uuid(self, suffix: str) -> str | None:
-        value = self.raw(suffix)
-        if value is None or value == "":
-            return None
-        if not _UUID.match(value):
-            self.problem(
-                suffix, value, "must be a UUID such as 5f4b3d7e-1c2a-4b8e-9f00-0123456789ab"
-            )
-            return None
-        return value.lower()
-
-    def boolean(self, suffix: str) -> bool:
-        value = self.raw(suffix)
-        if value is None or value == "":
-            return False
-        lowered = value.strip().lower()
-        if lowered not in ("true", "false"):
-            self.problem(suffix, value, 'must be "true" or "false"')
-            return False
-        return lowered == "true"
+def _between(rule: Callable[..., T], bounds: tuple[int, int]) -> Callable[[str], T]:
+    return partial(rule, low=bounds[0], high=bounds[1])
 
 
 def _healthcheck(reader: _Reader) -> HealthCheckSettings:
-    mode = reader.choice("service-healthcheck-mode", HEALTHCHECK_MODES, "tcp")
-    port = reader.integer("service-healthcheck-port", PORT_RANGE)
-    interval = reader.seconds("service-healthcheck-interval", INTERVAL_RANGE)
-    timeout = reader.seconds("service-healthcheck-timeout", TIMEOUT_RANGE)
-    retries = reader.integer("service-healthcheck-retries", RETRIES_RANGE)
-    uri = reader.text("service-healthcheck-uri", min_length=1)
-    tls_sni = reader.text("service-healthcheck-tls-sni", min_length=1)
+    modes = partial(rules.choice, allowed=HEALTHCHECK_MODES)
+    mode = reader.read("service-healthcheck-mode", modes) or "tcp"
+    port = reader.read("service-healthcheck-port", _between(rules.integer, PORT_RANGE))
+    interval = reader.read(
+        "service-healthcheck-interval", _between(rules.whole_seconds, INTERVAL_RANGE)
+    )
+    timeout = reader.read(
+        "service-healthcheck-timeout", _between(rules.whole_seconds, TIMEOUT_RANGE)
+    )
+    retries = reader.read("service-healthcheck-retries", _between(rules.integer, RETRIES_RANGE))
+    uri = reader.read(
+        "service-healthcheck-uri", partial(rules.http_path, max_length=MAX_TEXT_LENGTH)
+    )
+    tls_sni = reader.read(
+        "service-healthcheck-tls-sni", partial(rules.server_name, max_length=MAX_TEXT_LENGTH)
+    )
     effective_interval = interval if interval is not None else DEFAULT_INTERVAL
     effective_timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
     if effective_timeout > effective_interval:
@@ -305,9 +282,6 @@ def _healthcheck(reader: _Reader) -> HealthCheckSettings:
             f"the health-check timeout ({effective_timeout}s) must not exceed the interval "
             f"({effective_interval}s)",
         )
-    if uri is not None and not uri.startswith("/"):
-        reader.problem("service-healthcheck-uri", uri, 'must be a path starting with "/"')
-        uri = None
     if tls_sni is not None and mode != "https":
         reader.problem(
             "service-healthcheck-tls-sni",
@@ -339,19 +313,22 @@ def parse_annotations(
             "zone", zone, f"unknown zone; must be one of {', '.join(sorted(known_zones))}"
         )
         zone = None
-    external = reader.boolean("external")
+    name = partial(rules.name, max_length=MAX_TEXT_LENGTH)
+    text = partial(rules.text, max_length=MAX_TEXT_LENGTH)
+    external = reader.read("external", rules.boolean, empty_is_unset=True) or False
     settings = LoadBalancerSettings(
         zone=zone or None,
-        load_balancer_id=reader.uuid("id"),
-        name=reader.text("name", min_length=1),
-        description=reader.text("description") or "",
+        load_balancer_id=reader.read("id", rules.uuid, empty_is_unset=True),
+        name=reader.read("name", name),
+        description=reader.read("description", text) or "",
         external=external,
-        service_name=reader.text("service-name", min_length=1),
-        service_description=reader.text("service-description"),
-        instance_pool_id=reader.uuid("service-instancepool-id"),
-        sks_nodepool_name=reader.text("service-sks-nodepool-name", min_length=1),
-        sks_cluster_name=reader.text("sks-cluster-name", min_length=1),
-        strategy=reader.choice("service-strategy", STRATEGIES, "round-robin"),
+        service_name=reader.read("service-name", name),
+        service_description=reader.read("service-description", text),
+        instance_pool_id=reader.read("service-instancepool-id", rules.uuid, empty_is_unset=True),
+        sks_nodepool_name=reader.read("service-sks-nodepool-name", name),
+        sks_cluster_name=reader.read("sks-cluster-name", name),
+        strategy=reader.read("service-strategy", partial(rules.choice, allowed=STRATEGIES))
+        or "round-robin",
         healthcheck=_healthcheck(reader),
     )
     if settings.sks_nodepool_name and not settings.sks_cluster_name:

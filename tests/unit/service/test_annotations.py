@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from exoccm.config import parse_go_duration
 from exoccm.controllers.service.annotations import (
     ANNOTATIONS,
     PREFIX,
+    AnnotationProblem,
     HealthCheckSettings,
     LoadBalancerSettings,
     parse_annotations,
+    shown_value,
 )
 
 ZONES = ("ch-gva-2", "de-muc-1")
@@ -49,7 +53,7 @@ def test_every_value_is_read() -> None:
         service_healthcheck_port="31000",
         service_healthcheck_uri="/healthz",
         service_healthcheck_interval="1m",
-        service_healthcheck_timeout="3",
+        service_healthcheck_timeout="3s",
         service_healthcheck_retries="3",
         service_healthcheck_tls_sni="web.example.com",
     )
@@ -73,11 +77,19 @@ def test_every_value_is_read() -> None:
     )
 
 
-def test_go_durations_and_plain_integers() -> None:
+def test_go_durations() -> None:
     assert parse(service_healthcheck_interval="10s")[0].healthcheck.interval == 10
     assert parse(service_healthcheck_interval="1m30s")[0].healthcheck.interval == 90
-    assert parse(service_healthcheck_interval="15")[0].healthcheck.interval == 15
     assert parse(service_healthcheck_timeout="2000ms")[0].healthcheck.timeout == 2
+
+
+def test_a_bare_integer_is_no_duration_as_in_the_go_ccm() -> None:
+    settings, problems = parse(service_healthcheck_interval="15")
+    assert problems == [
+        f'annotation {PREFIX}service-healthcheck-interval="15": needs a unit, as every Go '
+        'duration does: use "15s" for seconds (5s to 5m)'
+    ]
+    assert settings.healthcheck.interval == 10
 
 
 def test_http_mode_defaults_the_uri() -> None:
@@ -107,7 +119,7 @@ def test_bad_values_are_all_reported_with_the_allowed_range() -> None:
     assert "must be one of tcp, http, https" in joined
     assert f'{PREFIX}service-healthcheck-port="0": must be from 1 to 65535' in joined
     assert f'{PREFIX}service-healthcheck-interval="4s": must be from 5s to 5m' in joined
-    assert f'{PREFIX}service-healthcheck-timeout="abc": must be a duration' in joined
+    assert f'{PREFIX}service-healthcheck-timeout="abc": must be a Go duration' in joined
     assert "must be from 1 to 20" in joined
     assert "must be a UUID" in joined
     assert 'must be "true" or "false"' in joined
@@ -155,3 +167,165 @@ def test_any_values_give_settings_or_named_problems_never_a_crash(values: dict[s
     assert 5 <= hc.interval <= 300
     assert 2 <= hc.timeout <= min(60, hc.interval) or problems
     assert 1 <= hc.retries <= 20
+
+
+# -- strict parsing, annotation by annotation --------------------------------------------------
+
+NAMES = ("name", "service-name", "sks-cluster-name", "service-sks-nodepool-name")
+TEXTS = (*NAMES, "description", "service-description", "service-healthcheck-uri")
+# What else a value needs to be judged on its own (tls-sni only goes with https).
+CONTEXT = {
+    "service-healthcheck-tls-sni": {PREFIX + "service-healthcheck-mode": "https"},
+    "service-healthcheck-uri": {PREFIX + "service-healthcheck-mode": "http"},
+    "service-healthcheck-timeout": {PREFIX + "service-healthcheck-interval": "5m"},
+}
+CONTROL = "must not contain control characters such as line breaks, tabs or NUL; found"
+INTEGER = "written with the digits 0-9 only (no sign, spaces, separators or exponent)"
+DURATION = "in ASCII without spaces or exponent"
+BLANK = "must not be blank: give 1 to 255 characters, not only whitespace"
+
+# (annotation, value, the message after `annotation <key>="<shown value>": `)
+REFUSED = [
+    ("service-healthcheck-uri", "/healthz\r\nX-Injected: 1", f"{CONTROL} U+000D at character 9"),
+    ("service-healthcheck-uri", "/health z", "must not contain whitespace: a path starting"),
+    ("service-healthcheck-uri", "healthz", 'must be a path starting with "/"'),
+    ("name", "web\x00", f"{CONTROL} U+0000 at character 4"),
+    ("name", "   ", BLANK),
+    ("name", "", BLANK),
+    ("service-name", "\t", f"{CONTROL} U+0009 at character 1"),
+    ("service-name", " ", BLANK),
+    ("sks-cluster-name", "", BLANK),
+    ("service-sks-nodepool-name", "\u3000", BLANK),
+    ("description", "line\nbreak", f"{CONTROL} U+000A at character 5"),
+    ("service-description", "del\x7f", f"{CONTROL} U+007F at character 4"),
+    ("service-healthcheck-tls-sni", " ", BLANK),
+    ("service-healthcheck-tls-sni", "shop example.com", "must not contain whitespace"),
+    ("service-healthcheck-retries", "1_0", f"must be an integer from 1 to 20, {INTEGER}"),
+    ("service-healthcheck-retries", "\u0661\u0660", f"must be an integer from 1 to 20, {INTEGER}"),
+    ("service-healthcheck-retries", "+5", f"must be an integer from 1 to 20, {INTEGER}"),
+    ("service-healthcheck-retries", " 5", f"must be an integer from 1 to 20, {INTEGER}"),
+    ("service-healthcheck-port", "\uff18\uff10", f"must be an integer from 1 to 65535, {INTEGER}"),
+    ("service-healthcheck-port", "8e1", f"must be an integer from 1 to 65535, {INTEGER}"),
+    ("service-healthcheck-interval", "1e1", "must be a Go duration such as 10s, 1m or 1m30s"),
+    ("service-healthcheck-interval", "1_0s", "must be a Go duration such as 10s, 1m or 1m30s"),
+    ("service-healthcheck-interval", "10s\n", DURATION),
+    ("service-healthcheck-interval", "inf", DURATION),
+    ("service-healthcheck-interval", "10", 'needs a unit, as every Go duration does: use "10s"'),
+    ("service-healthcheck-timeout", "\u0665s", DURATION),
+    ("service-healthcheck-timeout", "5", 'needs a unit, as every Go duration does: use "5s"'),
+    ("id", "5f4b3d7e-1c2a-4b8e-9f00-0123456789ab\n", "must be a UUID such as"),
+    ("id", " ", "must be a UUID such as"),
+    ("service-instancepool-id", "5f4b3d7e-1c2a-4b8e-9f00-0123456789ab ", "must be a UUID"),
+    ("external", " TRUE ", 'must be "true" or "false" (any letter case, without spaces)'),
+    ("external", "true\n", 'must be "true" or "false"'),
+    ("service-strategy", "round-robin\n", "must be one of round-robin, source-hash, maglev-hash"),
+    ("service-healthcheck-mode", "tcp ", "must be one of tcp, http, https"),
+]
+
+
+@pytest.mark.parametrize(("suffix", "value", "message"), REFUSED)
+def test_strict_refusals_name_the_annotation_and_what_is_allowed(
+    suffix: str, value: str, message: str
+) -> None:
+    annotations = {PREFIX + suffix: value, **CONTEXT.get(suffix, {})}
+    _, problems = parse_annotations(annotations, known_zones=ZONES)
+    assert [p.key for p in problems] == [PREFIX + suffix]
+    assert problems[0].value == value
+    assert str(problems[0]).startswith(f"annotation {PREFIX}{suffix}={shown_value(value)}: ")
+    assert message in problems[0].message
+
+
+def test_values_refused_for_no_good_reason_before_are_accepted() -> None:
+    settings, problems = parse(
+        name=" web ",
+        service_name="caf\u00e9 \u2615",
+        external="False",
+        service_healthcheck_mode="http",
+        service_healthcheck_retries="007",
+        service_healthcheck_interval="+1.5m",
+        service_healthcheck_timeout="30000ms",
+        service_healthcheck_uri="/ready?probe=lb&x=%20",
+    )
+    assert problems == []
+    assert (settings.name, settings.service_name, settings.external) == (
+        " web ",
+        "caf\u00e9 \u2615",
+        False,
+    )
+    assert settings.healthcheck == HealthCheckSettings(
+        mode="http", interval=90, timeout=30, retries=7, uri="/ready?probe=lb&x=%20"
+    )
+
+
+def test_empty_id_pool_and_external_count_as_unset() -> None:
+    settings, problems = parse(id="", service_instancepool_id="", external="")
+    assert problems == []
+    assert (settings.load_balancer_id, settings.instance_pool_id, settings.external) == (
+        None,
+        None,
+        False,
+    )
+
+
+@given(
+    st.sampled_from(TEXTS),
+    st.text(max_size=10),
+    st.characters(categories=["Cc"]),
+    st.text(max_size=10),
+)
+def test_any_text_annotation_with_a_control_character_is_refused(
+    suffix: str, before: str, control: str, after: str
+) -> None:
+    value = "/" + before + control + after
+    settings, problems = parse_annotations(
+        {PREFIX + suffix: value, **CONTEXT.get(suffix, {})}, known_zones=ZONES
+    )
+    assert [p.key for p in problems] == [PREFIX + suffix]
+    assert "control characters" in problems[0].message
+    assert control not in str(problems[0])  # shown escaped: no raw line break in an Event
+    assert value not in (settings.name, settings.description, settings.service_name)
+
+
+@given(st.text(max_size=12) | st.integers(-5, 70000).map(str))
+def test_every_accepted_port_and_retries_are_ascii_digits(value: str) -> None:
+    settings, problems = parse_annotations(
+        {PREFIX + "service-healthcheck-port": value, PREFIX + "service-healthcheck-retries": value},
+        known_zones=ZONES,
+    )
+    refused = {p.key.removeprefix(PREFIX) for p in problems}
+    if "service-healthcheck-port" not in refused:
+        assert value.isascii()
+        assert value.isdigit()
+        assert settings.healthcheck.port == int(value)
+    if "service-healthcheck-retries" not in refused:
+        assert value.isascii()
+        assert value.isdigit()
+        assert settings.healthcheck.retries == int(value)
+
+
+@given(st.text(alphabet="0123456789.+-nsumh \u0661e_\n\u00b5", max_size=8))
+def test_every_accepted_duration_is_ascii_go_syntax(value: str) -> None:
+    settings, problems = parse(service_healthcheck_interval=value)
+    if not problems:
+        assert set(value) <= set("0123456789.+-nsumh")
+        # The settings' parser reads the same Go grammar to the same seconds.
+        assert settings.healthcheck.interval == parse_go_duration(value)
+
+
+@given(st.dictionaries(st.sampled_from([s.key for s in ANNOTATIONS]), st.text(max_size=40)))
+def test_every_problem_names_its_annotation_on_one_line(values: dict[str, str]) -> None:
+    _, problems = parse_annotations(values, known_zones=ZONES)
+    for problem in problems:
+        assert str(problem).startswith(f"annotation {problem.key}=")
+        assert problem.key in values
+        assert "\n" not in str(problem)
+        assert "\r" not in str(problem)
+
+
+def test_shown_values_are_escaped_and_short() -> None:
+    assert shown_value("web") == '"web"'
+    assert shown_value("a\r\nb\x00\t") == '"a\\r\\nb\\x00\\t"'
+    shown = shown_value("n" * 256)
+    assert shown == '"' + "n" * 48 + '..." (256 characters)'
+    problem = AnnotationProblem(PREFIX + "name", "n" * 256, "must be 1 to 255 characters long")
+    assert str(problem) == f"annotation {PREFIX}name={shown}: must be 1 to 255 characters long"

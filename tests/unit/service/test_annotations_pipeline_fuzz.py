@@ -24,13 +24,25 @@ POOL = "a1b2c3d4-0000-4000-8000-000000000001"
 UID = "0b5c6c5e-7d0a-4f43-9d8e-2a2f0c6f8a11"
 
 
-def _text(low: int, high: int) -> st.SearchStrategy[str]:
-    return st.text(min_size=low, max_size=high)
+# Printable text: every character but the control characters (Unicode category Cc).
+_PRINTABLE = st.characters(exclude_categories=["Cc", "Cs"])
+_NO_SPACE = st.characters(exclude_categories=["Cc", "Cs", "Zs", "Zl", "Zp"])
+
+
+def _text(
+    low: int, high: int, alphabet: st.SearchStrategy[str] = _PRINTABLE
+) -> st.SearchStrategy[str]:
+    return st.text(alphabet=alphabet, min_size=low, max_size=high)
+
+
+def _name(high: int, alphabet: st.SearchStrategy[str] = _PRINTABLE) -> st.SearchStrategy[str]:
+    return _text(1, high, alphabet).filter(str.strip)
 
 
 def _seconds(low: int, high: int) -> st.SearchStrategy[str]:
     seconds = st.integers(low, high)
-    return seconds.map(lambda n: f"{n}s") | seconds.map(str) | seconds.map(_go_minutes)
+    millis = seconds.map(lambda n: f"{n * 1000}ms")
+    return seconds.map(lambda n: f"{n}s") | seconds.map(_go_minutes) | millis
 
 
 def _go_minutes(n: int) -> str:
@@ -41,14 +53,14 @@ def _go_minutes(n: int) -> str:
 VALID: dict[str, st.SearchStrategy[str]] = {
     "zone": st.sampled_from(sorted(KNOWN_ZONES)),
     "id": st.uuids().map(str),
-    "name": _text(1, 255),
+    "name": _name(255),
     "description": _text(0, 255),
-    "external": st.sampled_from(["true", "false", "TRUE", " false "]),
-    "service-name": _text(1, 255),
+    "external": st.sampled_from(["true", "false", "TRUE", "False", ""]),
+    "service-name": _name(255),
     "service-description": _text(0, 255),
     "service-instancepool-id": st.uuids().map(str),
-    "service-sks-nodepool-name": _text(1, 255),
-    "sks-cluster-name": _text(1, 255),
+    "service-sks-nodepool-name": _name(255),
+    "sks-cluster-name": _name(255),
     "service-strategy": st.sampled_from(["round-robin", "source-hash", "maglev-hash"]),
     # tls-sni is valid with https only: with every annotation set, https must come up often.
     "service-healthcheck-mode": st.sampled_from(["tcp", "http", "https", "https", "https"]),
@@ -56,11 +68,16 @@ VALID: dict[str, st.SearchStrategy[str]] = {
     "service-healthcheck-interval": _seconds(5, 300),
     "service-healthcheck-timeout": _seconds(2, 60),
     "service-healthcheck-retries": st.integers(1, 20).map(str),
-    "service-healthcheck-uri": _text(0, 254).map(lambda t: "/" + t),
-    "service-healthcheck-tls-sni": _text(1, 255),
+    "service-healthcheck-uri": _text(0, 254, _NO_SPACE).map(lambda t: "/" + t),
+    "service-healthcheck-tls-sni": _name(255, _NO_SPACE),
 }
-# ...or, now and then, anything at all: out of range, too long, not a number, empty.
-JUNK = st.text(max_size=300) | st.integers(-(10**6), 10**6).map(str)
+# ...or, now and then, anything at all: out of range, too long, not a number, empty, with
+# control characters, digits of other scripts, separators or exponents.
+JUNK = (
+    st.text(max_size=300)
+    | st.integers(-(10**6), 10**6).map(str)
+    | st.sampled_from(["1_0", "\u0661\u0660", "1e1", "1e1s", "10", " true ", "/x\r\ny", "\x00"])
+)
 
 
 def _value(suffix: str) -> st.SearchStrategy[str]:
