@@ -175,3 +175,14 @@ def test_no_secrets(rootfs: Path, image_info: ImageInfo) -> None:
     assert [name for name in image_info.env if SECRET_NAME.search(name)] == []
     build_args = {name for step in image_info.history for name in re.findall(r"\b([A-Z_]+)=", step)}
     assert [name for name in build_args if SECRET_NAME.search(name)] == []
+
+
+def test_the_operations_guide_lists_the_images_packages(rootfs: Path) -> None:
+    guide = (REPO / "docs" / "operations.md").read_text()
+    section = guide[guide.index("## The container image") :]
+    listed = re.search(r"\(as the session prints them\):\n\n```\n(.*?)```", section, re.DOTALL)
+    assert listed, "docs/operations.md lost the image's package list"
+    documented = dict(line.split("==") for line in listed.group(1).splitlines())
+    installed = installed_packages(rootfs)
+    assert documented == installed, "update the package list in docs/operations.md"
+    assert f"The {len(installed)} Python packages in `{VENV}`" in section
