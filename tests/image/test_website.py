@@ -87,6 +87,7 @@ def test_the_website_example_runs_from_the_image(
         {
             "zone": ZONE,
             "apiEndpoint": simulator.endpoint,
+            # The chart's default: the key as environment variables from its Secret.
             "credentials": {
                 "create": True,
                 "apiKey": credentials["EXOSCALE_API_KEY"],
