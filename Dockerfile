@@ -4,6 +4,9 @@
 #
 #   docker build -t exoccm:0.1.0 --build-arg VERSION=0.1.0 --build-arg REVISION=$(git rev-parse HEAD) .
 #
+# podman builds it too (`podman build` with the same arguments). `nox -s image` builds it on a
+# local stand-in for the base image and runs it (docs/operations.md, "The container image").
+#
 # Both stages must use the same base image: the virtualenv's interpreter is a symlink to
 # /usr/local/bin/python3.11, which the runtime stage provides at the same path. The base is pinned
 # by tag only, because digests cannot be checked offline where this file was written; a release
@@ -31,9 +34,10 @@ WORKDIR /src
 # Dependencies first, from the lock alone, so a source change reuses this layer. --locked fails
 # if uv.lock is out of date; --no-dev and --no-default-groups leave out every dependency group
 # (test, lint, ...), and no --extra means no "demo" extra (simulator, local control plane).
+# Bind-mount targets are absolute: BuildKit accepts relative ones, podman/buildah do not.
 RUN --mount=type=cache,target=/root/.cache/uv \
-    --mount=type=bind,source=uv.lock,target=uv.lock \
-    --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
+    --mount=type=bind,source=uv.lock,target=/src/uv.lock \
+    --mount=type=bind,source=pyproject.toml,target=/src/pyproject.toml \
     uv sync --locked --no-dev --no-default-groups --no-editable --no-install-project
 
 # Then exoccm itself, installed as a wheel (--no-editable): /app/.venv does not need /src.

@@ -88,6 +88,23 @@ def binaries(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def image(session: nox.Session) -> None:
+    """Build the container image (podman, on a local stand-in base), check it, run the example.
+
+    Needs podman, buildah and mmdebstrap (apt); .ci/run installs them. Runs tests/image.
+    """
+    _sync(session, "test")
+    assets = _kube_assets(session)
+    # Progress, size and package list go to stderr (shown live); the image ID is the last line.
+    out = session.run("python", "-m", "tests.image.build", silent=True, stderr=None)
+    if not isinstance(out, str) or not out.strip():
+        session.error("the image was not built")
+    image_id = str(out).strip().splitlines()[-1]
+    args = session.posargs or ["-q", "tests/image"]
+    session.run("pytest", *args, env={"EXOCCM_KUBE_ASSETS": assets, "EXOCCM_IMAGE": image_id})
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """The benchmarks (bench/run_all.py; about 17 minutes; ``-- --quick`` for a smoke run)."""
     _sync(session, "bench", "test")
