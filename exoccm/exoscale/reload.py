@@ -89,18 +89,32 @@ class CredentialsFileWatcher:
         """Watch until cancelled. Run it in the application's task group."""
         directory = self.path.parent
         log.info("exoscale_credentials_watch_started", directory=str(directory))
-        async for _changes in watchfiles.awatch(
-            directory,
-            watch_filter=None,
-            debounce=max(1, int(self.debounce * 1000)),
-            rust_timeout=max(1, int(self.recheck_interval * 1000)),
-            yield_on_timeout=True,
-            recursive=False,
-        ):
-            # Every yield, event or timeout, means the watch is established.
-            self.ready.set()
-            # File I/O off the event loop.
-            self._apply(await anyio.to_thread.run_sync(self._read))
+        # The watch blocks in a thread for up to the recheck interval; a cancelled task would
+        # wait for it (a minute, longer than a Pod's grace period) unless told to stop.
+        stop = anyio.Event()
+
+        async def stop_when_cancelled() -> None:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                stop.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_when_cancelled)
+            async for _changes in watchfiles.awatch(
+                directory,
+                watch_filter=None,
+                debounce=max(1, int(self.debounce * 1000)),
+                rust_timeout=max(1, int(self.recheck_interval * 1000)),
+                yield_on_timeout=True,
+                recursive=False,
+                stop_event=stop,
+            ):
+                # Every yield, event or timeout, means the watch is established.
+                self.ready.set()
+                # File I/O off the event loop.
+                self._apply(await anyio.to_thread.run_sync(self._read))
+            tg.cancel_scope.cancel()
 
     def __repr__(self) -> str:
         return f"CredentialsFileWatcher(path={str(self.path)!r})"

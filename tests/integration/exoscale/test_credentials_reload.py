@@ -219,3 +219,25 @@ def test_missing_file_at_startup_is_a_clear_error(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(CredentialsFileError, match="cannot read the credentials file"):
         ExoscaleClients.from_settings(settings)
+
+
+async def test_a_cancelled_watch_stops_without_waiting_out_its_recheck_interval(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    """A Pod's grace period (45 s) is shorter than the default recheck interval (60 s): the
+    watch must end on cancellation, not when its blocking wait next times out."""
+    path = tmp_path / "credentials.json"
+    path.write_text(credentials_json(("EXO" + "a" * 24, "s" * 43), "first"))
+    clients = ExoscaleClients.from_settings(
+        settings_for(path), transport=httpx.ASGITransport(app=sim.app)
+    )
+    watcher = clients.credentials_watcher()
+    assert watcher is not None
+    watcher.recheck_interval = 60.0
+    started = anyio.current_time()
+    with anyio.fail_after(20):  # far below the 60 s the blocking wait would take
+        async with clients, anyio.create_task_group() as tg:
+            tg.start_soon(watcher.run)
+            await anyio.sleep(1.0)  # the watch thread is now in its blocking wait
+            tg.cancel_scope.cancel()
+    assert anyio.current_time() - started < 20
