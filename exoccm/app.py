@@ -55,20 +55,20 @@ NODE_LIST_PAGE_SIZE = 100
 LeaderWork = Callable[[], Coroutine[Any, Any, None]]
 
 
+def default_identity() -> str:
+    """The Lease holder identity: the Pod's name (``POD_NAME``, else the hostname) plus a random
+    suffix, so a restarted container never mistakes its predecessor's Lease for its own."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
 @dataclass
 class RunOptions:
     """What ``exoccm run`` gets besides the settings (tests inject a simulator transport)."""
 
     kubeconfig: Path | None = None
     exoscale_transport: httpx.AsyncBaseTransport | None = None
-    identity: str = field(default_factory=lambda: f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}")
+    identity: str = field(default_factory=default_identity)
     install_signal_handlers: bool = True
-
-
-def default_identity() -> str:
-    """The Lease holder identity: the Pod's name (``POD_NAME``, else the hostname) plus a random
-    suffix, so a restarted container never mistakes its predecessor's Lease for its own."""
-    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 async def cluster_id(settings: Settings, kube: KubeClient) -> str:
