@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,8 +25,13 @@ def _cmd_version(_: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from exoccm.demo import run_demo
-
+    try:
+        from exoccm.demo import run_demo
+    except ImportError as error:  # the container image, say, ships without the demo extra
+        sys.stderr.write(
+            f"exoccm demo: {error}; the demo needs the 'demo' extra: pip install 'exoccm[demo]'\n"
+        )
+        return 1
     return run_demo(args)
 
 
