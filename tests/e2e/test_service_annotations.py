@@ -463,20 +463,16 @@ def test_zone_annotation(world: World, exoccm_factory: Factory) -> None:
     )
 
     # Moving "local" to the other zone: the pool exoccm inferred and wrote back is this zone's,
-    # so the move waits for the user to name a pool there.
+    # which does not hold the move up: it is inferred again there, the new NLB made, the status
+    # moved to it, and only then the old NLB deleted.
     world.annotate("local", zone=OTHER_ZONE)
-    event = world.wait_event("local", "SyncLoadBalancerFailed", here.id)
-    assert f"does not exist in zone {OTHER_ZONE}" in event["message"]
-    assert world.load_balancers(OTHER_ZONE) == [remote_nlb]
-    # With the pool named, its new NLB is made there and the old one collected.
-    world.annotate("local", service_instancepool_id=there.id)
     svc, moved = world.wait_nlb(
         "local", lambda _, lb: lb["id"] != local_nlb["id"], zone=OTHER_ZONE, what="local's new NLB"
     )
     assert moved["services"][0]["instance-pool"]["id"] == there.id
+    assert svc["metadata"]["annotations"][key("service-instancepool-id")] == there.id
     assert moved["name"] == local_nlb["name"]
     assert ingress_ip(svc) == moved["ip"]
-    # The drift pass collects it once two passes in a row found it orphaned.
-    wait_for(lambda: world.load_balancers() == [], what="the old NLB to be collected")
+    wait_for(lambda: world.load_balancers() == [], what="the old NLB to be deleted")
     assert {lb["id"] for lb in world.load_balancers(OTHER_ZONE)} == {moved["id"], remote_nlb["id"]}
     assert world.writes()["delete-load-balancer"] == 1
