@@ -93,6 +93,13 @@ SUITE = [
         900,
     ),
     Benchmark(
+        "node_lifecycle",
+        "node_lifecycle",
+        ["--nodes", "30", "--runs", "6"],
+        ["--nodes", "9", "--runs", "4", "--window", "15"],
+        600,
+    ),
+    Benchmark(
         "scale",
         "scale",
         ["--nodes", "5000", "--services", "10000", "--load-balancers", "1000"],
