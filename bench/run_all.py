@@ -10,7 +10,7 @@ Usage::
 Each benchmark runs as its own process (``bench/<module>.py``) with a wall-time bound; its
 progress goes to stderr, its JSON result into the combined document under its name. A benchmark
 that fails or times out is recorded as ``{"error": ...}`` and the others still run; the exit
-status is 1 if any failed. The full suite takes about 17 minutes on a 2-vCPU machine.
+status is 1 if any failed. The full suite takes about 20 minutes on a 2-vCPU machine.
 """
 
 from __future__ import annotations
@@ -91,6 +91,13 @@ SUITE = [
         ["--services", "200", "--nodes", "100"],
         ["--services", "20", "--nodes", "10"],
         900,
+    ),
+    Benchmark(
+        "node_lifecycle",
+        "node_lifecycle",
+        ["--nodes", "30", "--runs", "6"],
+        ["--nodes", "9", "--runs", "4", "--window", "15"],
+        600,
     ),
     Benchmark(
         "scale",

@@ -202,6 +202,15 @@ class Settings(BaseSettings):
         kind="duration",
         description="How often Node addresses and instance states (shutdown, deleted) are refreshed.",
     )
+    node_monitor_period: Duration = setting(
+        5.0,
+        env="EXOCCM_NODE_MONITOR_PERIOD",
+        kind="duration",
+        description=(
+            "While a zone has NotReady Nodes, how often its instances are listed to find the "
+            "stopped (shutdown taint) and deleted ones; the Go CCM's --node-monitor-period."
+        ),
+    )
     api_rate_limit: float = setting(
         10.0,
         env="EXOCCM_API_RATE_LIMIT",

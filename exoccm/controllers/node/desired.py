@@ -3,8 +3,8 @@
 The Go CCM's rules (``instances_v2.go``): an ``external`` override replaces the instance entirely
 (providerID ``exoscale://<externalID>``, type and region from the override or ``external``,
 the override's addresses or else the kubelet's); a non-external override adjusts what the
-instance says (its type, addresses and region win). The upstream node controller adds one rule on
-top: when the cloud reports no Hostname address, the kubelet's is kept.
+instance says (its type, addresses and region win). The addresses then go through what the
+upstream node controller and the apiserver do with them (:mod:`.addresses`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exoccm.config.cloudconfig import InstanceOverride, InstancesConfig
+from exoccm.controllers.node.addresses import node_addresses, same_ip
 from exoccm.controllers.node.metadata import (
     EXTERNAL,
     PROVIDER_PREFIX,
@@ -73,13 +74,11 @@ def override_addresses(override: InstanceOverride) -> tuple[Address, ...]:
     return tuple((a.type, a.address) for a in override.addresses)
 
 
-def with_kubelet_hostname(
-    addresses: tuple[Address, ...], node: Mapping[str, Any]
+def node_addresses_from(
+    node: Mapping[str, Any], provided: tuple[Address, ...]
 ) -> tuple[Address, ...]:
-    """``addresses`` plus the kubelet's Hostname address when they hold none (as upstream)."""
-    if any(kind == "Hostname" for kind, _ in addresses):
-        return addresses
-    return addresses + tuple(a for a in addresses_of(node) if a[0] == "Hostname")
+    """What ``node`` carries when its provider (instance or override) gives ``provided``."""
+    return node_addresses(provided, addresses_of(node), provided_node_ips(node))
 
 
 def external_desired(node: Mapping[str, Any], override: InstanceOverride) -> Desired:
@@ -89,7 +88,7 @@ def external_desired(node: Mapping[str, Any], override: InstanceOverride) -> Des
     return Desired(
         provider_id=external_provider_id(node_name(node), override.external_id),
         labels=topology_labels(override.type or EXTERNAL, region),
-        addresses=with_kubelet_hostname(addresses, node) if addresses else None,
+        addresses=node_addresses_from(node, addresses) if addresses else None,
     )
 
 
@@ -119,8 +118,8 @@ def instance_node_addresses(
     """The addresses of a node on ``instance``: the override's if it has some, else the
     instance's by the Go CCM's rules."""
     if override is not None and override.addresses:
-        return with_kubelet_hostname(override_addresses(override), node)
-    return instance_addresses(instance, node_annotations(node))
+        return node_addresses_from(node, override_addresses(override))
+    return node_addresses_from(node, instance_addresses(instance, node_annotations(node)))
 
 
 def label_changes(node: Mapping[str, Any], labels: Mapping[str, str]) -> dict[str, str]:
@@ -142,5 +141,8 @@ def unmatched_provided_ips(
     """The kubelet's ``--node-ip`` values that are none of the addresses the node will carry."""
     if addresses is None:
         return []
-    known = {address for _, address in addresses}
-    return [ip for ip in provided_node_ips(node) if ip not in known]
+    return [
+        ip
+        for ip in provided_node_ips(node)
+        if not any(same_ip(address, ip) for _, address in addresses)
+    ]

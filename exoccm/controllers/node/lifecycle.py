@@ -1,19 +1,22 @@
-"""The node lifecycle controller: vanished instances, the shutdown taint, address refresh.
+"""The node lifecycle controller: the shutdown taint, vanished instances, address refresh.
 
-Every ``refresh_period`` one pass re-lists the instances of each zone in use (one call per zone,
-whatever the number of Nodes) and re-queues every Node; a reconcile then compares the Node with
-the cached listing, without any API call:
+A reconcile looks at one Node and, apart from confirming a deletion, makes no API call: it reads
+the zones' cached instance listings.
 
-* addresses differ from what the instance says → ``nodes/status`` patched (only then);
-* instance ``stopping``/``stopped`` → taint ``node.cloudprovider.kubernetes.io/shutdown``
-  (NoSchedule), removed once it runs again;
-* instance missing from every listing → the Node is deleted, but only after get-instance
-  answered 404 in each zone it could be in, and only while the Node is not Ready (a Ready Node
-  has a live kubelet somewhere: upstream deletes NotReady Nodes only, and so do we).
+* **Ready Node** → no taint ``node.cloudprovider.kubernetes.io/shutdown`` (upstream's rule: a
+  Node whose kubelet reports Ready is not shut down). Its removal needs no listing, so a Node of
+  a restarted instance is schedulable again as soon as its kubelet reports Ready.
+* **NotReady Node** (Ready False or Unknown) whose instance is ``stopping``/``stopped`` → the
+  shutdown taint (NoSchedule). Whose instance is in no listing → the Node is deleted, but only
+  after get-instance answered 404 in each zone it could be in. A Ready Node is never deleted
+  (it has a live kubelet somewhere: upstream deletes NotReady Nodes only, and so do we).
+* **Addresses** that differ from what the instance gives → ``nodes/status`` patched (only then).
 
-Node events re-queue a Node too. A Node that is not Ready is judged against a listing at most
-``miss_refresh_age`` seconds old, so an instance stopped or deleted between passes is noticed as
-soon as its kubelet goes silent, at the cost of at most one list call per that many seconds.
+Listings come from two places. Every ``refresh_period`` one pass re-lists the instances of each
+zone in use (one call per zone, whatever the number of Nodes) and re-queues every Node. And
+while Nodes are NotReady, :mod:`.monitor` lists their zones every few seconds and re-queues
+them, so an instance stopped or deleted is noticed as soon as its kubelet goes silent. Node
+events re-queue a Node too (readiness, taints, addresses, providerID, annotations).
 
 Never touched: uninitialized Nodes (the node controller's), Nodes without an
 ``exoscale://<uuid>`` providerID, and Nodes with an ``external`` override. With
@@ -63,6 +66,7 @@ from exoccm.kube.objects import key_of
 log = structlog.get_logger(__name__)
 
 Obj = dict[str, Any]
+Enqueue = Callable[[Iterable[str]], None]
 SHUTDOWN_STATES = frozenset({"stopping", "stopped"})
 
 
@@ -116,7 +120,7 @@ class NodeLifecycle:
                     zones.append(inventory)
         return zones
 
-    async def refresh(self, enqueue: Callable[[Iterable[str]], None]) -> None:
+    async def refresh(self, enqueue: Enqueue) -> None:
         """One pass: one list call per zone in use, then every Node re-queued."""
         # With externalOnly the API is not used for instances at all, as in the Go CCM.
         zones = [] if self.instances.external_only else self.zones_in_use()
@@ -128,52 +132,53 @@ class NodeLifecycle:
         self.passes += 1
         enqueue(key_of(node) for node in self.nodes.list())
 
-    async def run_refresh(self, enqueue: Callable[[Iterable[str]], None]) -> None:
-        """A pass now (warming the listings), then one every ``refresh_period`` seconds."""
+    async def run_refresh(self, enqueue: Enqueue, first_pass: anyio.Event | None = None) -> None:
+        """A pass now (warming the listings; ``first_pass`` is set after it), then one every
+        ``refresh_period`` seconds."""
         while True:
             try:
                 await self.refresh(enqueue)
             except Exception:
                 # One bad pass must not stop every node controller; the next one may succeed.
                 log.exception("node_refresh_failed", next_in=self.refresh_period)
+            if first_pass is not None:
+                first_pass.set()
             await anyio.sleep(self.refresh_period)
 
     # -- the reconcile --------------------------------------------------------------------------
 
+    def judges(self, node: Obj) -> bool:
+        """Whether this controller acts on ``node`` at all (see the module documentation)."""
+        if is_uninitialized(node) or is_external(override_of(node, self.instances)):
+            return False
+        instance_id = instance_id_from_provider_id(provider_id_of(node))
+        return instance_id is not None and is_uuid(instance_id)
+
     async def reconcile(self, key: str) -> Result:
         node = self.nodes.get(key)
-        if node is None or is_uninitialized(node):
+        if node is None or not self.judges(node):
             return DONE
-        override = override_of(node, self.instances)
-        if is_external(override):
-            return DONE  # not an instance: it always exists and cannot be shut down
         instance_id = instance_id_from_provider_id(provider_id_of(node))
-        if instance_id is None or not is_uuid(instance_id):
-            return DONE  # never judge a Node that is not an Exoscale instance of ours
+        assert instance_id is not None
         try:
+            if is_ready(node):
+                node = await self._remove_shutdown_taint(node)
             if self.instances.external_only:
                 if not is_ready(node):
                     await self._delete(node, "instances.externalOnly is set and it has no override")
                 return DONE
-            found = await self._locate(node)
+            found = self.locator.locate_node_cached(node)
             if found is None:
                 return await self._vanished(node, instance_id)
             self._ready_but_missing.discard(key)
-            await self._sync_addresses(node, found, override)
-            await self._sync_shutdown_taint(node, found)
+            node = await self._sync_addresses(node, found, override_of(node, self.instances))
+            if not is_ready(node) and found.instance.state in SHUTDOWN_STATES:
+                await self._add_shutdown_taint(node, found)
         except NotFoundError:
             pass  # the Node went away while we worked
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
         return DONE
-
-    async def _locate(self, node: Obj) -> Located | None:
-        zones, _ = self.locator.zones_for(node)
-        if not is_ready(node):
-            # A silent kubelet: judge against a recent listing, not one from the last pass.
-            for inventory in zones:
-                await inventory.instances.get(max_age=self.locator.miss_refresh_age)
-        return self.locator.locate_node_cached(node)
 
     async def _vanished(self, node: Obj, instance_id: str) -> Result:
         name = node_name(node)
@@ -214,37 +219,44 @@ class NodeLifecycle:
 
     async def _sync_addresses(
         self, node: Obj, found: Located, override: InstanceOverride | None
-    ) -> None:
+    ) -> Obj:
         addresses = instance_node_addresses(node, found.instance, override)
         if not addresses_differ(node, addresses):
-            return
+            return node
         log.info("node_addresses_updated", node=node_name(node), addresses=address_list(addresses))
 
         def build(current: Obj) -> Obj | None:
             wanted = instance_node_addresses(current, found.instance, override)
             return status_patch(address_list(wanted)) if addresses_differ(current, wanted) else None
 
-        await patch_node(self.kube, node, build, subresource="status")
+        return await patch_node(self.kube, node, build, subresource="status")
 
-    async def _sync_shutdown_taint(self, node: Obj, found: Located) -> None:
-        shutdown = found.instance.state in SHUTDOWN_STATES
-        if shutdown == has_taint(node, SHUTDOWN_TAINT):
+    async def _remove_shutdown_taint(self, node: Obj) -> Obj:
+        if not has_taint(node, SHUTDOWN_TAINT):
+            return node
+        log.info("node_shutdown_taint_removed", node=node_name(node), reason="node is Ready")
+
+        def build(current: Obj) -> Obj | None:
+            if not is_ready(current) or not has_taint(current, SHUTDOWN_TAINT):
+                return None
+            return {"spec": {"taints": without_taint(taints_of(current), SHUTDOWN_TAINT)}}
+
+        return await patch_node(self.kube, node, build)
+
+    async def _add_shutdown_taint(self, node: Obj, found: Located) -> None:
+        if has_taint(node, SHUTDOWN_TAINT):
             return
         log.info(
-            "node_shutdown_taint_added" if shutdown else "node_shutdown_taint_removed",
+            "node_shutdown_taint_added",
             node=node_name(node),
             instance=found.instance.id,
             state=found.instance.state,
         )
 
         def build(current: Obj) -> Obj | None:
-            taints = taints_of(current)
-            if shutdown and not has_taint(current, SHUTDOWN_TAINT):
-                return {
-                    "spec": {"taints": [*taints, {"key": SHUTDOWN_TAINT, "effect": "NoSchedule"}]}
-                }
-            if not shutdown and has_taint(current, SHUTDOWN_TAINT):
-                return {"spec": {"taints": without_taint(taints, SHUTDOWN_TAINT)}}
-            return None
+            if is_ready(current) or has_taint(current, SHUTDOWN_TAINT):
+                return None
+            taint = {"key": SHUTDOWN_TAINT, "effect": "NoSchedule"}
+            return {"spec": {"taints": [*taints_of(current), taint]}}
 
         await patch_node(self.kube, node, build)

@@ -1,9 +1,10 @@
 """What a Node should carry from its instance: providerID, addresses, labels. Pure.
 
-Address order and rules are the Go CCM's: Hostname first; InternalIP from the kubelet's
-``alpha.kubernetes.io/provided-node-ip`` only when the instance has a private network; the public
-IPv4 and IPv6 as ExternalIP, each repeated as InternalIP when there is no private network (the
-Exoscale API never reports private IPs).
+The address list is what the Go CCM's provider returns for an instance: Hostname first;
+InternalIP from the kubelet's ``alpha.kubernetes.io/provided-node-ip`` only when the instance has
+a private network; the public IPv4 and IPv6 as ExternalIP, each repeated as InternalIP when there
+is no private network (the Exoscale API never reports private IPs).
+:func:`.addresses.node_addresses` gives the order the Node finally shows.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from exoccm.exoscale.models import Instance
 
@@ -28,15 +28,6 @@ EXTERNAL = "external"
 Address = tuple[str, str]  # (type, address)
 
 _LABEL_VALUE_INVALID = re.compile(r"[^A-Za-z0-9._-]")
-
-
-@dataclass(frozen=True)
-class NodeMetadata:
-    """Everything the node controller writes on an initialized Node."""
-
-    provider_id: str
-    addresses: tuple[Address, ...]
-    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def provider_id(instance_id: str) -> str:
@@ -62,6 +53,7 @@ def label_value(text: str) -> str:
 def instance_addresses(
     instance: Instance, node_annotations: Mapping[str, str]
 ) -> tuple[Address, ...]:
+    """The Go CCM provider's list for ``instance`` (see the module documentation)."""
     addresses: list[Address] = [("Hostname", instance.name)]
     private = bool(instance.private_networks)
     provided = node_annotations.get(PROVIDED_NODE_IP)
@@ -87,16 +79,6 @@ def topology_labels(instance_type: str, zone: str) -> dict[str, str]:
         LABEL_REGION: zone_value,
         LABEL_REGION_BETA: zone_value,
     }
-
-
-def instance_metadata(
-    instance: Instance, instance_type: str, zone: str, node_annotations: Mapping[str, str]
-) -> NodeMetadata:
-    return NodeMetadata(
-        provider_id=provider_id(instance.id),
-        addresses=instance_addresses(instance, node_annotations),
-        labels=topology_labels(instance_type, zone),
-    )
 
 
 def external_provider_id(node_name: str, external_id: str | None) -> str:

@@ -27,6 +27,7 @@ from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.node.csr import CSR_PROFILE, CsrApprover
 from exoccm.controllers.node.initializer import NodeInitializer
 from exoccm.controllers.node.lifecycle import NodeLifecycle, lifecycle_view
+from exoccm.controllers.node.monitor import NotReadyMonitor
 from exoccm.controllers.node.resolve import InstanceLocator
 from exoccm.controllers.node.state import (
     addresses_of,
@@ -36,6 +37,7 @@ from exoccm.controllers.node.state import (
     system_uuid_of,
     taints_of,
 )
+from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.controller import Controller
 from exoccm.engine.informer import Informer
 from exoccm.engine.queue import Priority
@@ -63,9 +65,12 @@ class NodeControllerConfig:
     workers: int = 4
     csr_workers: int = 2
     refresh_period: float = 300.0
+    #: While a zone has NotReady Nodes, its instances are listed this often (seconds).
+    monitor_period: float = 5.0
     #: Replay of the cached Nodes (and CSRs) to the controllers, at low priority (seconds).
     resync_period: float | None = None
-    #: A lookup miss re-lists a zone only if its listing is older than this (seconds).
+    #: A lookup miss re-lists a zone only if its listing is older than this (seconds); so does
+    #: a Node turning NotReady.
     miss_refresh_age: float = 2.0
 
     @classmethod
@@ -78,6 +83,7 @@ class NodeControllerConfig:
             enabled=settings.enabled_controllers & NODE_CONTROLLERS,
             workers=settings.node_workers,
             refresh_period=settings.node_refresh_period,
+            monitor_period=settings.node_monitor_period,
             resync_period=settings.resync_period,
         )
 
@@ -106,7 +112,9 @@ class NodeControllers:
         inventories: Inventories,
         recorder: EventRecorder,
         config: NodeControllerConfig,
+        clock: Clock = SYSTEM_CLOCK,
     ):
+        """``clock`` times the NotReady monitor; it must be the inventories' clock."""
         unknown = set(config.enabled) - NODE_CONTROLLERS
         if unknown:
             raise ValueError(
@@ -132,6 +140,7 @@ class NodeControllers:
         self.initializer: NodeInitializer | None = None
         self.lifecycle: NodeLifecycle | None = None
         self.csr: CsrApprover | None = None
+        self.monitor: NotReadyMonitor | None = None
         self._lifecycle_controller: Controller | None = None
 
         if "node" in enabled:
@@ -173,6 +182,16 @@ class NodeControllers:
             )
             self._controllers.append(controller)
             self._lifecycle_controller = controller
+            if not config.instances.external_only:  # then NotReady Nodes need no listing
+                self.monitor = NotReadyMonitor(
+                    nodes=nodes,
+                    locator=self.locator,
+                    judged=self.lifecycle.judges,
+                    enqueue=self._enqueue_lifecycle_now,
+                    period=config.monitor_period,
+                    min_gap=config.miss_refresh_age,
+                    clock=clock,
+                )
         if "csr" in enabled:
             if csrs is None:
                 raise ValueError(
@@ -198,15 +217,26 @@ class NodeControllers:
             for key in keys:
                 self._lifecycle_controller.enqueue(key, Priority.LOW)
 
+    def _enqueue_lifecycle_now(self, keys: Iterable[str]) -> None:
+        if self._lifecycle_controller is not None:
+            for key in keys:
+                self._lifecycle_controller.enqueue(key, Priority.NORMAL)
+
     async def refresh(self) -> None:
         """One lifecycle pass now (the loop in :meth:`run` does one every refresh period)."""
         if self.lifecycle is not None:
             await self.lifecycle.refresh(self._enqueue_lifecycle)
 
-    async def _refresh_forever(self) -> None:
+    async def _lifecycle_passes(self) -> None:
+        """The refresh passes and, once the first pass has listed every zone, the monitor."""
         assert self.lifecycle is not None
         await self.nodes.wait_synced()
-        await self.lifecycle.run_refresh(self._enqueue_lifecycle)
+        first_pass = anyio.Event()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.lifecycle.run_refresh, self._enqueue_lifecycle, first_pass)
+            if self.monitor is not None:
+                await first_pass.wait()
+                tg.start_soon(self.monitor.run, name="node-not-ready-monitor")
 
     async def _stop_when_asked(self) -> None:
         await self._stop_requested.wait()
@@ -222,7 +252,7 @@ class NodeControllers:
                     for controller in self._controllers:
                         controllers.start_soon(controller.run, name=f"controller-{controller.name}")
                     if self.lifecycle is not None:
-                        background.start_soon(self._refresh_forever, name="node-lifecycle-refresh")
+                        background.start_soon(self._lifecycle_passes, name="node-lifecycle-passes")
                     controllers.start_soon(self._stop_when_asked)
                 background.cancel_scope.cancel()
         finally:

@@ -21,6 +21,7 @@ from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.node.csr import project_csr
 from exoccm.controllers.node.runner import NodeControllerConfig, NodeControllers
 from exoccm.controllers.projections import project_node
+from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.informer import Informer
 from exoccm.exoscale import Credentials, ExoscaleClients
 from exoccm.kube.client import KubeClient
@@ -54,7 +55,14 @@ def sim() -> Simulator:
 
 
 @pytest.fixture
-async def inventories(sim: Simulator) -> AsyncIterator[Inventories]:
+def clock() -> Clock:
+    """The clock of the zone inventories and the NotReady monitor (a module may override it
+    with a FakeClock)."""
+    return SYSTEM_CLOCK
+
+
+@pytest.fixture
+async def inventories(sim: Simulator, clock: Clock) -> AsyncIterator[Inventories]:
     key = sim.add_api_key(operations=NODE_OPERATIONS)
     async with ExoscaleClients(
         Credentials.of(*key),
@@ -62,7 +70,7 @@ async def inventories(sim: Simulator) -> AsyncIterator[Inventories]:
         endpoint=SIM_ENDPOINT,
         transport=httpx.ASGITransport(app=sim.app),
     ) as clients:
-        yield Inventories(clients.zone)
+        yield Inventories(clients.zone, clock=clock.monotonic)
 
 
 async def until(
@@ -101,6 +109,7 @@ class NodeWorld:
     sim: Simulator
     inventories: Inventories
     tag: str
+    clock: Clock = SYSTEM_CLOCK
     created: list[str] = field(default_factory=list)
     created_csrs: list[str] = field(default_factory=list)
 
@@ -170,9 +179,10 @@ async def world(
     sim: Simulator,
     inventories: Inventories,
     namespace: str,
+    clock: Clock,
 ) -> AsyncIterator[NodeWorld]:
     controller_kube = CountingKube(control_plane)
-    world = NodeWorld(kube, controller_kube, control_plane, sim, inventories, namespace)
+    world = NodeWorld(kube, controller_kube, control_plane, sim, inventories, namespace, clock)
     try:
         yield world
     finally:
@@ -194,6 +204,7 @@ def config_for(**changes: Any) -> NodeControllerConfig:
         enabled=frozenset({"node", "lifecycle"}),
         workers=4,
         refresh_period=3600.0,  # tests run passes themselves (``controllers.refresh()``)
+        monitor_period=1.0,
         miss_refresh_age=0.5,
     )
     return replace(base, **changes)
@@ -221,6 +232,7 @@ async def running(world: NodeWorld, config: NodeControllerConfig) -> AsyncIterat
         inventories=world.inventories,
         recorder=EventRecorder(kube, "exoccm-test"),
         config=config,
+        clock=world.clock,
     )
     async with anyio.create_task_group() as tg:
         tg.start_soon(nodes.run)

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
 
 from .conftest import OTHER_ZONE, ZONE, NodeWorld, config_for, running, until
@@ -26,60 +25,6 @@ async def initialized(world: NodeWorld, *suffixes: str) -> bool:
         if node is None or has_taint(node, UNINITIALIZED_TAINT):
             return False
     return True
-
-
-async def test_go_ccm_address_cases_end_to_end(world: NodeWorld) -> None:
-    sim = world.sim
-    v4 = sim.add_instance(ZONE, world.name("v4"))
-    dual = sim.add_instance(ZONE, world.name("dual"), ipv6="auto")
-    private = sim.add_instance(ZONE, world.name("private"), private_networks=1)
-    private_only = sim.add_instance(
-        ZONE, world.name("private-only"), public_ip=None, private_networks=1
-    )
-    provided = {PROVIDED_NODE_IP: "10.0.0.1"}
-    await world.create_node("v4", system_uuid=v4["id"], uninitialized=True)
-    await world.create_node("dual", system_uuid=dual["id"], uninitialized=True)
-    await world.create_node(
-        "private", system_uuid=private["id"], uninitialized=True, annotations=provided
-    )
-    await world.create_node(
-        "private-only", system_uuid=private_only["id"], uninitialized=True, annotations=provided
-    )
-
-    async with running(world, config_for()):
-        await until(lambda: initialized(world, "v4", "dual", "private", "private-only"))
-
-    node = await world.node("v4")
-    assert node is not None
-    ip4 = v4["public-ip"]
-    assert addresses(node) == [
-        ("Hostname", world.name("v4")),
-        ("ExternalIP", ip4),
-        ("InternalIP", ip4),
-    ]
-    node = await world.node("dual")
-    assert node is not None
-    ip4, ip6 = dual["public-ip"], dual["ipv6-address"]
-    assert addresses(node) == [
-        ("Hostname", world.name("dual")),
-        ("ExternalIP", ip4),
-        ("InternalIP", ip4),
-        ("ExternalIP", ip6),
-        ("InternalIP", ip6),
-    ]
-    node = await world.node("private")
-    assert node is not None
-    assert addresses(node) == [
-        ("Hostname", world.name("private")),
-        ("InternalIP", "10.0.0.1"),
-        ("ExternalIP", private["public-ip"]),
-    ]
-    node = await world.node("private-only")
-    assert node is not None
-    assert addresses(node) == [
-        ("Hostname", world.name("private-only")),
-        ("InternalIP", "10.0.0.1"),
-    ]
 
 
 async def test_provider_id_labels_and_taint(world: NodeWorld) -> None:

@@ -1,4 +1,5 @@
-"""The Go CCM's address-order cases and label rules."""
+"""The Go CCM provider's address lists (before the upstream node controller and the apiserver
+order them: see test_addresses) and the label rules."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from exoccm.controllers.node.metadata import (
     external_provider_id,
     instance_addresses,
     instance_id_from_provider_id,
-    instance_metadata,
     label_value,
     provider_id,
+    topology_labels,
 )
 from exoccm.exoscale.models import Instance, PrivateNetworkAttachment
 
@@ -66,13 +67,13 @@ def test_provided_ip_ignored_without_private_network() -> None:
     )
 
 
-def test_metadata_labels_and_provider_id() -> None:
-    meta = instance_metadata(_instance(), "standard.medium", "ch-gva-2", {})
-    assert meta.provider_id == f"exoscale://{ID}"
-    assert meta.labels["node.kubernetes.io/instance-type"] == "standard.medium"
-    assert meta.labels["topology.kubernetes.io/zone"] == "ch-gva-2"
-    assert meta.labels["topology.kubernetes.io/region"] == "ch-gva-2"
-    assert meta.labels["failure-domain.beta.kubernetes.io/zone"] == "ch-gva-2"
+def test_labels_and_provider_id() -> None:
+    labels = topology_labels("standard.medium", "ch-gva-2")
+    assert provider_id(ID) == f"exoscale://{ID}"
+    assert labels["node.kubernetes.io/instance-type"] == "standard.medium"
+    assert labels["topology.kubernetes.io/zone"] == "ch-gva-2"
+    assert labels["topology.kubernetes.io/region"] == "ch-gva-2"
+    assert labels["failure-domain.beta.kubernetes.io/zone"] == "ch-gva-2"
 
 
 def test_provider_ids() -> None:

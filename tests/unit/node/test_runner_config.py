@@ -40,13 +40,19 @@ def test_enabled_controllers(extra: dict[str, str], enabled: set[str], tmp_path:
 
 def test_settings_carry_over(tmp_path: Path) -> None:
     result = config(
-        {**BASE, "EXOCCM_NODE_WORKERS": "7", "EXOCCM_NODE_REFRESH_PERIOD": "90s"},
+        {
+            **BASE,
+            "EXOCCM_NODE_WORKERS": "7",
+            "EXOCCM_NODE_REFRESH_PERIOD": "90s",
+            "EXOCCM_NODE_MONITOR_PERIOD": "1500ms",
+        },
         tmp_path,
         "instances:\n  externalOnly: true\n  overrides:\n    - name: edge-1\n      external: true\n",
     )
     assert result.default_zone == "ch-gva-2"
     assert result.workers == 7
     assert result.refresh_period == 90.0
+    assert result.monitor_period == 1.5
     assert result.instances.external_only
     assert result.instances.override_for("edge-1") is not None
 
