@@ -3,7 +3,9 @@
 The signed message has five lines: ``"<METHOD> <path>"``, the body, the query-string values in
 alphabetical order of their names, an empty line (no signed headers), and the expiry timestamp.
 The path is the URL path exactly as sent (percent-encoded, with any base-URL prefix such as
-``/de-muc-1/v2``); the body is the exact bytes sent. See ``reference/exoscale-api.md`` §4.
+``/de-muc-1/v2``); the body is the exact bytes sent. This is the scheme of Exoscale's API v2
+as its official clients implement it (egoscale v3, requests-exoscale-auth); the tests check it
+against egoscale's published test vectors.
 """
 
 from __future__ import annotations

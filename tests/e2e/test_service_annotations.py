@@ -3,7 +3,8 @@
 Each annotation's value must reach the NLB (or drive the behaviour it names), a change on an
 existing Service must be applied in place, and an invalid value must give a Warning Event that
 names the annotation, the value and what is allowed, without any cloud write, while the other
-Services of the cluster still converge. See ``reference/ccm-behaviour.md`` §1.1.
+Services of the cluster still converge. Names, defaults and meanings are those of Exoscale's
+Go CCM (exoscale/exoscale-cloud-controller-manager, ``exoscale/loadbalancer.go``).
 """
 
 from __future__ import annotations

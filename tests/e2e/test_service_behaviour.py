@@ -2,7 +2,9 @@
 
 exoccm runs as a process against the real apiserver and the simulator (see ``conftest.py``);
 each test starts one exoccm and usually exercises several Services at once. The behaviours are
-those of ``reference/ccm-behaviour.md`` §1.2-1.7 and §4, and the upstream contract of §6.3.
+those of Exoscale's Go CCM (mapping, pool selection, status, updates, deletion, external NLBs)
+and the upstream service controller's contract (k8s.io/cloud-provider's finalizer and type
+changes).
 """
 
 from __future__ import annotations

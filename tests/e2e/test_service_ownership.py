@@ -2,8 +2,8 @@
 
 exoccm deletes only what it owns: an NLB it made is deleted whole with its Service, while an
 external NLB (``external: "true"`` with ``id`` or ``name``) is never created, renamed or deleted;
-only the Service's own NLB services come and go on it. See ``reference/ccm-behaviour.md`` §1.6,
-§1.7 and §6.3 (finalizer, type changes).
+only the Service's own NLB services come and go on it, as with Exoscale's Go CCM; the finalizer
+and type changes follow the upstream service controller (k8s.io/cloud-provider).
 """
 
 from __future__ import annotations
