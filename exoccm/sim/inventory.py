@@ -167,11 +167,11 @@ def add_instance(
     fields["public-ip-assignment"] = (
         "dual" if ipv6_address is not None else "inet4" if ipv4 is not None else "none"
     )
-    if pool is not None:
-        fields["manager"] = {"id": pool.id, "type": manager_type}
-        pool.members[new_id] = None
     if labels is not None:
         fields["labels"] = _check_labels(labels)
+    if pool is not None:  # only once nothing can fail any more
+        fields["manager"] = {"id": pool.id, "type": manager_type}
+        pool.members[new_id] = None
     instance = Instance(fields=fields, type_id=type_fields["id"])
     zone.instances[new_id] = instance
     return instance
