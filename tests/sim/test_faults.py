@@ -237,8 +237,17 @@ def test_bad_injections_are_refused(sim: Simulator) -> None:
         Fault.operation_stuck(),
         Fault.operation_stuck(seconds=30),
         *(Fault.malformed(variant) for variant in MALFORMED_VARIANTS),
+        Fault.listing_empty(),
+        Fault.listing_partial(ids=["5F4B3D7E-1C2A-4B8E-9F00-0123456789AB"]),
+        Fault.listing_partial(share=0.25),
+        Fault.listing_lagging(7.5),
     ],
-    ids=lambda fault: fault.name + (f"-{fault.seconds:g}s" if fault.seconds else ""),
+    ids=lambda fault: (
+        fault.name
+        + (f"-{fault.seconds:g}s" if fault.seconds else "")
+        + (f"-{len(fault.ids)}-ids" if fault.ids else "")
+        + (f"-{fault.share:g}" if fault.share else "")
+    ),
 )
 def test_faults_round_trip_through_json(fault: Fault) -> None:
     assert Fault.from_json(fault.to_json()) == fault
