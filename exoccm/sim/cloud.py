@@ -17,6 +17,7 @@ from exoccm.sim.clock import Clock
 from exoccm.sim.constants import ZONES
 from exoccm.sim.errors import SimulatorLookupError
 from exoccm.sim.faults import FaultBook
+from exoccm.sim.history import History
 from exoccm.sim.identity import AddressPool, IdSource
 from exoccm.sim.operations import Latency, OperationScheduler, check_latency
 from exoccm.sim.state import Fields, Zone
@@ -77,7 +78,7 @@ class Cloud:
     def reset(self) -> None:
         """Forget every resource, operation, fault and logged request; keep keys and zones."""
         self.ids = IdSource(_random_stream(self.seed, "ids"))
-        self.zones = {name: Zone(name) for name in self.zone_names}
+        self.zones = {name: Zone(name, History(self.change_time)) for name in self.zone_names}
         self.load_balancer_addresses = AddressPool(LOAD_BALANCER_NETWORKS)
         self.instance_addresses = AddressPool(INSTANCE_NETWORKS)
         self._ipv6_counter = 0
@@ -88,6 +89,9 @@ class Cloud:
             self.initial_latency,
         )
         self.faults = FaultBook(_random_stream(self.seed, "faults"))
+        # Which items a partial listing leaves out; apart from the faults' own draws, so that
+        # adding a partial rule does not change when the other rules fire.
+        self.listing_rng = _random_stream(self.seed, "listings")
         self.requests: list[RequestRecord] = []
         self.template: Fields = {"id": self.ids.uuid(), "name": "Linux Ubuntu 24.04 LTS 64-bit"}
         self.hang_generation += 1
@@ -100,6 +104,12 @@ class Cloud:
                 f"{', '.join(self.zone_names)})"
             )
         return found
+
+    def change_time(self) -> float:
+        """When a change being made happens on the simulator's clock (for lagging listings): now,
+        or, for an Operation completed by lazy settling, the moment it was due."""
+        due = self.operations.completing
+        return self.clock.monotonic() if due is None else due
 
     def timestamp(self) -> str:
         """Now on the simulator clock, as the API writes dates."""

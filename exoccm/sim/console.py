@@ -35,6 +35,7 @@ def edit_load_balancer(zone: Zone, lb_id: str, fields: Mapping[str, Any]) -> Non
     lb = find_load_balancer(zone, lb_id)
     changes, removals = _split(fields, _REMOVABLE_LOAD_BALANCER_FIELDS)
     checked = _check(changes, _LOAD_BALANCER_EDIT_FIELDS)
+    zone.will_change("load_balancers", lb.id)
     lb.fields.update(checked)
     for name in removals:
         lb.fields.pop(name, None)
@@ -62,6 +63,7 @@ def edit_load_balancer_service(
                 f"port {merged['port']}/{merged['protocol']} is already used by service "
                 f"{other['id']} of load balancer {lb.id}"
             )
+    zone.will_change("load_balancers", lb.id)
     service.update(merged)
     for name in removals:
         service.pop(name, None)
@@ -69,6 +71,7 @@ def edit_load_balancer_service(
 
 def delete_load_balancer(cloud: Cloud, zone: Zone, lb_id: str) -> None:
     lb = find_load_balancer(zone, lb_id)
+    zone.will_change("load_balancers", lb.id)
     del zone.load_balancers[lb.id]
     cloud.load_balancer_addresses.release(lb.fields["ip"])
 

@@ -1,8 +1,10 @@
 """Serving one API request, independent of the web framework.
 
 Order of checks: zone prefix → route → signature → IAM → injected HTTP fault → query and body
-→ handler (→ a ``malformed`` fault corrupts the successful answer). Every request is logged, whatever its fate. Everything runs under the cloud's
-lock and never blocks; a hang is returned as a delay for the caller to await.
+→ listing fault (list operations) → handler → the listing fault removes items, a ``malformed``
+fault corrupts the successful answer. Every request is logged, whatever its fate. Everything
+runs under the cloud's lock and never blocks; a hang is returned as a delay for the caller to
+await.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from exoccm.sim.call import Call
 from exoccm.sim.cloud import Cloud, RequestRecord
 from exoccm.sim.errors import ApiError, bad_request, not_found
 from exoccm.sim.faults import FAULT_HEADER, Fault, corrupt
+from exoccm.sim.listings import LISTED_KEYS, leave_out
 from exoccm.sim.routing import ROUTER, Route
 
 
@@ -118,7 +121,7 @@ def _serve(cloud: Cloud, request: ApiRequest, trace: _Trace) -> tuple[int, bytes
                 f"{operation_id!r}",
             )
 
-    fault = cloud.faults.take(operation_id, zone_name, operation_fault=False)
+    fault = cloud.faults.take(operation_id, zone_name, "http")
     malformed: Fault | None = None
     if fault is not None and fault.kind == "malformed":
         malformed = fault  # served normally; the answer is corrupted below
@@ -143,11 +146,19 @@ def _serve(cloud: Cloud, request: ApiRequest, trace: _Trace) -> tuple[int, bytes
         body=_parse_body(request, route),
         base_url=request.base_url,
     )
+    listing = operation_id in LISTED_KEYS
+    lie = cloud.faults.take(operation_id, zone_name, "listing") if listing else None
+    if lie is not None and lie.kind == "listing-lagging":
+        call.as_of = cloud.clock.monotonic() - lie.seconds
     try:
         result = route.handler(call)
     finally:
         if call.fault is not None:
             trace.faults.append(call.fault.name)
+    if lie is not None:
+        # A valid answer, unmarked: unlike a malformed one, nothing tells the client it lies.
+        trace.faults.append(lie.name)
+        result = leave_out(result, operation_id, lie, cloud.listing_rng)
     if malformed is not None:
         # Only a successful answer is corrupted (an error answer above used the rule up).
         trace.faults.append(malformed.name)

@@ -1,22 +1,25 @@
 """Faults tests inject into the simulator, and the book that decides which call gets which.
 
-Two families of faults exist. *HTTP faults* replace or delay a call's answer (an error status,
+Three families of faults exist. *HTTP faults* replace or delay a call's answer (an error status,
 429 with ``Retry-After``, a hang, a 200 whose body is corrupted). *Operation faults* let a write
 succeed at the HTTP level but end its Operation badly (``failure``, ``timeout``) or late (stuck
-``pending``, for ever or for a while).
+``pending``, for ever or for a while). *Listing faults* make a list operation answer wrongly with
+a well-formed body, as an eventually consistent read replica would: no items, some left out, or
+the zone as it was a while ago.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import orjson
 
 from exoccm.sim.constants import OPERATION_REASONS
+from exoccm.sim.validation import is_uuid
 
 FaultKind = Literal[
     "http",
@@ -26,11 +29,21 @@ FaultKind = Literal[
     "operation-timeout",
     "operation-stuck",
     "malformed",
+    "listing-empty",
+    "listing-partial",
+    "listing-lagging",
 ]
 OPERATION_FAULT_KINDS = frozenset({"operation-failure", "operation-timeout", "operation-stuck"})
+LISTING_FAULT_KINDS = frozenset({"listing-empty", "listing-partial", "listing-lagging"})
+
+FaultFamily = Literal["http", "operation", "listing"]
 
 # A hang longer than this would outlive any sensible client timeout and stall test teardown.
 MAX_HANG_SECONDS = 300.0
+
+# How far back a lagging listing may look; the simulator keeps this much history.
+MAX_LAG_SECONDS = 600.0
+DEFAULT_PARTIAL_SHARE = 0.5
 
 MalformedVariant = Literal["broken-json", "missing-field", "wrong-type"]
 MALFORMED_VARIANTS: tuple[str, ...] = get_args(MalformedVariant)
@@ -51,6 +64,8 @@ class Fault:
     applied: bool = False
     reason: str = ""
     variant: str = ""
+    ids: tuple[str, ...] = ()
+    share: float = 0.0
 
     @classmethod
     def http(cls, status: int, message: str | None = None) -> Fault:
@@ -120,6 +135,34 @@ class Fault:
             )
         return cls("malformed", variant=variant)
 
+    @classmethod
+    def listing_empty(cls) -> Fault:
+        """The list answer holds no items: ``{"load-balancers": []}``."""
+        return cls("listing-empty")
+
+    @classmethod
+    def listing_partial(cls, ids: Iterable[str] | None = None, share: float | None = None) -> Fault:
+        """The list answer leaves out the objects whose id is in ``ids``, or, without ``ids``,
+        ``ceil(share * n)`` of its ``n`` items, chosen at random from the simulator's seed."""
+        if ids is not None and share is not None:
+            raise ValueError("listing-partial takes ids or share, not both")
+        if ids is not None:
+            return cls("listing-partial", ids=_object_ids(ids))
+        share = DEFAULT_PARTIAL_SHARE if share is None else share
+        if not _is_number(share) or not 0 < share <= 1:
+            raise ValueError(f"listing-partial share must be a number in (0, 1], not {share!r}")
+        return cls("listing-partial", share=float(share))
+
+    @classmethod
+    def listing_lagging(cls, seconds: float) -> Fault:
+        """The list answer shows the zone as it was ``seconds`` ago on the simulator's clock:
+        younger objects are left out, changed ones shown as they were, deleted ones still shown."""
+        if not _is_number(seconds) or not 0 < seconds <= MAX_LAG_SECONDS:
+            raise ValueError(
+                f"listing-lagging needs 0 < seconds <= {MAX_LAG_SECONDS:g}, not {seconds!r}"
+            )
+        return cls("listing-lagging", seconds=float(seconds))
+
     @property
     def name(self) -> str:
         """Short name recorded in the request log, e.g. ``http-503``, ``operation-stuck`` or
@@ -131,8 +174,13 @@ class Fault:
         return self.kind
 
     @property
-    def affects_operation(self) -> bool:
-        return self.kind in OPERATION_FAULT_KINDS
+    def family(self) -> FaultFamily:
+        """Which point of a call consults the fault (see the module's docstring)."""
+        if self.kind in OPERATION_FAULT_KINDS:
+            return "operation"
+        if self.kind in LISTING_FAULT_KINDS:
+            return "listing"
+        return "http"
 
     def to_json(self) -> dict[str, Any]:
         """The admin API's representation (see :meth:`from_json`)."""
@@ -149,6 +197,10 @@ class Fault:
             data["seconds"] = self.seconds
         elif self.kind == "malformed":
             data["variant"] = self.variant
+        elif self.kind == "listing-partial":
+            data |= {"ids": list(self.ids)} if self.ids else {"share": self.share}
+        elif self.kind == "listing-lagging":
+            data["seconds"] = self.seconds
         return data
 
     @classmethod
@@ -168,12 +220,37 @@ class Fault:
             "operation-timeout": cls.operation_timeout,
             "operation-stuck": cls.operation_stuck,
             "malformed": cls.malformed,
+            "listing-empty": cls.listing_empty,
+            "listing-partial": cls.listing_partial,
+            "listing-lagging": cls.listing_lagging,
         }
         try:
             fault = builders[data["kind"]](**args)
         except TypeError as error:
             raise ValueError(f"bad arguments for a {data['kind']!r} fault: {error}") from None
         return fault
+
+
+def _is_number(value: object) -> bool:
+    # Arguments also arrive untyped, from the admin API.
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _object_ids(ids: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(ids, str):
+        raise TypeError(f"listing-partial ids is a list of object ids, not {ids!r}")
+    given: tuple[object, ...] = tuple(ids)  # untyped when it comes from the admin API
+    if not given:
+        raise ValueError(
+            "listing-partial ids is empty; name the objects to leave out, or give no ids "
+            "to leave out a random share"
+        )
+    checked = []
+    for object_id in given:
+        if not isinstance(object_id, str) or not is_uuid(object_id):
+            raise ValueError(f"listing-partial ids must be UUIDs, not {object_id!r}")
+        checked.append(object_id.lower())
+    return tuple(checked)
 
 
 def corrupt(result: Any, variant: str) -> bytes:
@@ -250,10 +327,11 @@ class FaultBook:
     def reseed(self, rng: random.Random) -> None:
         self._rng = rng
 
-    def take(self, operation_id: str, zone: str, *, operation_fault: bool) -> Fault | None:
-        """The fault for this call, if any, counting it against its rule's ``count``."""
+    def take(self, operation_id: str, zone: str, family: FaultFamily) -> Fault | None:
+        """The fault of ``family`` for this call, if any, counting it against its rule's
+        ``count``."""
         for rule in self._rules:
-            if rule.fault.affects_operation != operation_fault:
+            if rule.fault.family != family:
                 continue
             if not rule.matches(operation_id, zone):
                 continue

@@ -115,6 +115,7 @@ def add_instance_pool(
         },
         size=size,
     )
+    zone.will_change("instance_pools", new_id)
     zone.instance_pools[new_id] = pool
     return pool
 
@@ -167,12 +168,14 @@ def add_instance(
     fields["public-ip-assignment"] = (
         "dual" if ipv6_address is not None else "inet4" if ipv4 is not None else "none"
     )
-    if pool is not None:
-        fields["manager"] = {"id": pool.id, "type": manager_type}
-        pool.members[new_id] = None
     if labels is not None:
         fields["labels"] = _check_labels(labels)
+    if pool is not None:  # only once nothing can fail any more
+        fields["manager"] = {"id": pool.id, "type": manager_type}
+        zone.will_change("instance_pools", pool.id)
+        pool.members[new_id] = None
     instance = Instance(fields=fields, type_id=type_fields["id"])
+    zone.will_change("instances", new_id)
     zone.instances[new_id] = instance
     return instance
 
@@ -222,6 +225,7 @@ def add_sks_cluster(
         nodepool_id = _new_id(cloud, spec.get("id"), used_ids, "nodepool")
         used_ids[nodepool_id] = None
         # In SKS the nodepool manages the pool, and the pool manages the instances.
+        zone.will_change("instance_pools", pool.id)
         pool.fields["manager"] = {"id": nodepool_id, "type": "sks-nodepool"}
         cluster.nodepools.append(
             {
@@ -237,6 +241,7 @@ def add_sks_cluster(
                 "created-at": created_at,
             }
         )
+    zone.will_change("sks_clusters", new_id)
     zone.sks_clusters[new_id] = cluster
     return cluster
 
@@ -250,15 +255,20 @@ def find_instance(zone: Zone, instance_id: str) -> Instance:
 
 def set_instance_state(zone: Zone, instance_id: str, state: str) -> None:
     _check_state(state)
-    find_instance(zone, instance_id).fields["state"] = state
+    instance = find_instance(zone, instance_id)
+    zone.will_change("instances", instance.id)
+    instance.fields["state"] = state
 
 
 def delete_instance(cloud: Cloud, zone: Zone, instance_id: str) -> None:
     instance = find_instance(zone, instance_id)
+    zone.will_change("instances", instance.id)
     del zone.instances[instance.id]
     manager = instance.fields.get("manager")
-    if manager is not None and manager["id"] in zone.instance_pools:
-        zone.instance_pools[manager["id"]].members.pop(instance.id, None)
+    pool = zone.instance_pools.get(manager["id"]) if manager is not None else None
+    if pool is not None and instance.id in pool.members:
+        zone.will_change("instance_pools", pool.id)
+        del pool.members[instance.id]
     if "public-ip" in instance.fields:
         cloud.instance_addresses.release(instance.fields["public-ip"])
 

@@ -62,6 +62,8 @@ class OperationScheduler:
         self._latencies: dict[str, Latency] = {}
         self._queue: list[_Pending] = []
         self._sequence = itertools.count()
+        # The due time of the operation settle() is completing, if any: when its change happened.
+        self.completing: float | None = None
 
     def set_latency(self, latency: Latency, operation_id: str | None = None) -> None:
         """Set the default latency, or the one of ``operation_id`` (e.g. create-load-balancer)."""
@@ -132,4 +134,9 @@ class OperationScheduler:
         """Complete every operation whose deadline has passed, in deadline order."""
         now = self._clock.monotonic()
         while self._queue and self._queue[0].due <= now:
-            heapq.heappop(self._queue).finish()
+            pending = heapq.heappop(self._queue)
+            self.completing = pending.due
+            try:
+                pending.finish()
+            finally:
+                self.completing = None

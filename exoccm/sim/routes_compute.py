@@ -51,7 +51,7 @@ def list_instances(call: Call) -> Fields:
     return {
         "instances": [
             render.instance(zone, instance, summary=True)
-            for instance in zone.instances.values()
+            for instance in call.listed("instances", zone.instances)
             if matches(instance)
         ]
     }
@@ -62,7 +62,8 @@ def get_instance(call: Call) -> Fields:
 
 
 def list_instance_pools(call: Call) -> Fields:
-    return {"instance-pools": [render.instance_pool(p) for p in call.zone.instance_pools.values()]}
+    listed = call.listed("instance_pools", call.zone.instance_pools)
+    return {"instance-pools": [render.instance_pool(pool) for pool in listed]}
 
 
 def get_instance_pool(call: Call) -> Fields:
@@ -97,7 +98,8 @@ def get_operation(call: Call) -> Fields:
 
 def list_sks_clusters(call: Call) -> Fields:
     zone = call.zone
-    return {"sks-clusters": [render.sks_cluster(zone, c) for c in zone.sks_clusters.values()]}
+    listed = call.listed("sks_clusters", zone.sks_clusters)
+    return {"sks-clusters": [render.sks_cluster(zone, cluster) for cluster in listed]}
 
 
 def get_sks_cluster(call: Call) -> Fields:

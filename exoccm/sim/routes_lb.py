@@ -3,7 +3,8 @@
 Writes follow one pattern: check the request against the current state (400/404/409 now),
 mark the target as in progress, and start an Operation whose success makes the change and
 whose failure leaves the target in state ``error`` with the change not made (documented in
-``docs/simulator.md``).
+``docs/simulator.md``). Every change to an NLB or its services is announced to the zone's
+history first (``zone.will_change``), for lagging listings.
 """
 
 from __future__ import annotations
@@ -31,9 +32,8 @@ from exoccm.sim.validation import (
 
 def list_load_balancers(call: Call) -> Fields:
     zone = call.zone
-    return {
-        "load-balancers": [render.load_balancer(zone, lb) for lb in zone.load_balancers.values()]
-    }
+    listed = call.listed("load_balancers", zone.load_balancers)
+    return {"load-balancers": [render.load_balancer(zone, lb) for lb in listed]}
 
 
 def get_load_balancer(call: Call) -> Fields:
@@ -59,11 +59,13 @@ def create_load_balancer(call: Call) -> Fields:
     for optional in ("description", "labels"):
         if optional in request:
             fields[optional] = request[optional]
+    zone.will_change("load_balancers", lb_id)
     zone.load_balancers[lb_id] = LoadBalancer(fields)
 
     def succeed() -> None:
         lb = zone.load_balancers.get(lb_id)
         if lb is not None and lb.state == "creating":
+            zone.will_change("load_balancers", lb_id)
             lb.fields["state"] = "running"
 
     return call.start_operation(lb_id, succeed, _fail_load_balancer(zone, lb_id))
@@ -76,6 +78,7 @@ def update_load_balancer(call: Call) -> Fields:
     def succeed() -> None:
         current = call.zone.load_balancers.get(lb.id)
         if current is not None:
+            call.zone.will_change("load_balancers", lb.id)
             current.fields.update(patch)
             _recover(current.fields)
 
@@ -89,6 +92,7 @@ def reset_load_balancer_field(call: Call) -> Fields:
     def succeed() -> None:
         current = call.zone.load_balancers.get(lb.id)
         if current is not None:
+            call.zone.will_change("load_balancers", lb.id)
             current.fields.pop(field, None)
             _recover(current.fields)
 
@@ -97,12 +101,14 @@ def reset_load_balancer_field(call: Call) -> Fields:
 
 def delete_load_balancer(call: Call) -> Fields:
     lb = _writable_load_balancer(call)
-    lb.fields["state"] = "deleting"
     zone, cloud = call.zone, call.cloud
+    zone.will_change("load_balancers", lb.id)
+    lb.fields["state"] = "deleting"
 
     def succeed() -> None:
-        removed = zone.load_balancers.pop(lb.id, None)
-        if removed is not None:
+        if lb.id in zone.load_balancers:
+            zone.will_change("load_balancers", lb.id)
+            removed = zone.load_balancers.pop(lb.id)
             cloud.load_balancer_addresses.release(removed.fields["ip"])
 
     return call.start_operation(lb.id, succeed, _fail_load_balancer(zone, lb.id))
@@ -125,11 +131,13 @@ def add_service_to_load_balancer(call: Call) -> Fields:
         )
     _check_port_free(lb, request["port"], request["protocol"], exclude=None)
     service_id = call.cloud.ids.uuid()
+    zone.will_change("load_balancers", lb.id)
     lb.services[service_id] = {"id": service_id, **request, "state": "creating"}
 
     def succeed() -> None:
         service = _current_service(zone, lb.id, service_id)
         if service is not None and service["state"] == "creating":
+            zone.will_change("load_balancers", lb.id)
             service["state"] = "running"
 
     return call.start_operation(lb.id, succeed, _fail_service(zone, lb.id, service_id))
@@ -141,12 +149,14 @@ def update_load_balancer_service(call: Call) -> Fields:
     merged = merge_service_update(service, patch)
     if merged["port"] != service["port"] or merged["protocol"] != service["protocol"]:
         _check_port_free(lb, merged["port"], merged["protocol"], exclude=service["id"])
-    service["state"] = "updating"
     zone, service_id = call.zone, service["id"]
+    zone.will_change("load_balancers", lb.id)
+    service["state"] = "updating"
 
     def succeed() -> None:
         current = _current_service(zone, lb.id, service_id)
         if current is not None:
+            zone.will_change("load_balancers", lb.id)
             current.update(apply_service_update(current, patch))
             current["state"] = "running"
 
@@ -156,12 +166,14 @@ def update_load_balancer_service(call: Call) -> Fields:
 def reset_load_balancer_service_field(call: Call) -> Fields:
     lb, service = _writable_service(call)
     field = _reset_field(call, SERVICE_RESET_FIELDS)
-    service["state"] = "updating"
     zone, service_id = call.zone, service["id"]
+    zone.will_change("load_balancers", lb.id)
+    service["state"] = "updating"
 
     def succeed() -> None:
         current = _current_service(zone, lb.id, service_id)
         if current is not None:
+            zone.will_change("load_balancers", lb.id)
             current.pop(field, None)
             current["state"] = "running"
 
@@ -170,13 +182,15 @@ def reset_load_balancer_service_field(call: Call) -> Fields:
 
 def delete_load_balancer_service(call: Call) -> Fields:
     lb, service = _writable_service(call)
-    service["state"] = "deleting"
     zone, service_id = call.zone, service["id"]
+    zone.will_change("load_balancers", lb.id)
+    service["state"] = "deleting"
 
     def succeed() -> None:
         current = zone.load_balancers.get(lb.id)
-        if current is not None:
-            current.services.pop(service_id, None)
+        if current is not None and service_id in current.services:
+            zone.will_change("load_balancers", lb.id)
+            current.services.pop(service_id)
 
     return call.start_operation(lb.id, succeed, _fail_service(zone, lb.id, service_id))
 
@@ -227,6 +241,7 @@ def _fail_load_balancer(zone: Zone, lb_id: str) -> Callable[[], None]:
     def fail() -> None:
         lb = zone.load_balancers.get(lb_id)
         if lb is not None:
+            zone.will_change("load_balancers", lb_id)
             lb.fields["state"] = "error"
 
     return fail
@@ -236,6 +251,7 @@ def _fail_service(zone: Zone, lb_id: str, service_id: str) -> Callable[[], None]
     def fail() -> None:
         service = _current_service(zone, lb_id, service_id)
         if service is not None:
+            zone.will_change("load_balancers", lb_id)
             service["state"] = "error"
 
     return fail

@@ -12,6 +12,7 @@ from exoccm.sim.auth import API_KEY_PATTERN, API_SECRET_PATTERN, ApiKey, generat
 from exoccm.sim.clock import Clock, ManualClock, make_clock
 from exoccm.sim.cloud import Cloud, RequestRecord
 from exoccm.sim.faults import Fault, FaultRule
+from exoccm.sim.listings import LISTING_OPERATION_IDS
 from exoccm.sim.operations import Latency
 from exoccm.sim.routing import OPERATION_IDS, WRITE_OPERATION_IDS
 from exoccm.sim.state import Fields
@@ -248,15 +249,22 @@ class Simulator:
 
         ``count``: only the next ``count`` matching calls; ``probability``: each matching call
         with that probability (drawn from the seed); ``zone``: only calls to that zone.
-        Operation faults apply to the Operations of write operations only.
+        Operation faults apply to the Operations of write operations only, listing faults to
+        the list operations of :data:`~exoccm.sim.listings.LISTING_OPERATION_IDS` only.
         """
         if operation_id != "*" and operation_id not in OPERATION_IDS:
             raise ValueError(
                 f"unknown operation id {operation_id!r}; use '*' or one of {sorted(OPERATION_IDS)}"
             )
-        if fault.affects_operation and operation_id not in WRITE_OPERATION_IDS | {"*"}:
+        if fault.family == "operation" and operation_id not in WRITE_OPERATION_IDS | {"*"}:
             raise ValueError(
                 f"{fault.name} only applies to writes, and {operation_id} returns no Operation"
+            )
+        if fault.family == "listing" and operation_id not in LISTING_OPERATION_IDS | {"*"}:
+            raise ValueError(
+                f"{fault.name} only applies to the listings "
+                f"{', '.join(sorted(LISTING_OPERATION_IDS))}, not to {operation_id} (a read "
+                "by id is authoritative: no listing fault touches it)"
             )
         with self._cloud.lock:
             if zone is not None:

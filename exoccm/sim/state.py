@@ -2,14 +2,21 @@
 
 Fields that the API derives (a service's ``healthcheck-status``, a pool's ``instances``, an
 instance's expanded ``instance-type``) are not stored; :mod:`exoccm.sim.render` computes them.
+
+Whatever changes a listed object (an NLB or its services, an instance, a pool, an SKS cluster)
+calls :meth:`Zone.will_change` first, so that lagging listings can show it as it was.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
+
+import orjson
 
 from exoccm.sim.errors import bad_request, not_found
+from exoccm.sim.history import History, Table
 from exoccm.sim.validation import is_uuid
 
 Fields = dict[str, Any]
@@ -69,6 +76,7 @@ class Zone:
     """Everything one zone holds. Lookups raise the API's 404 (or 400 for a malformed id)."""
 
     name: str
+    history: History
     load_balancers: dict[str, LoadBalancer] = field(default_factory=dict)
     instances: dict[str, Instance] = field(default_factory=dict)
     instance_pools: dict[str, InstancePool] = field(default_factory=dict)
@@ -76,6 +84,23 @@ class Zone:
     instance_types_by_name: dict[tuple[str, str], str] = field(default_factory=dict)
     sks_clusters: dict[str, SksCluster] = field(default_factory=dict)
     operations: dict[str, Fields] = field(default_factory=dict)
+
+    def will_change(self, table: Table, key: str) -> None:
+        """Record the object ``key`` of ``table`` as it is before a change (None: absent)."""
+        current = getattr(self, table).get(key)
+        self.history.record(table, key, None if current is None else _freeze(current))
+
+    def listed(self, table: Table, current: dict[str, T], as_of: float | None) -> list[T]:
+        """The objects of ``table`` (``current`` is that table) as they are, or as they were
+        at ``as_of`` on the simulator's clock."""
+        if as_of is None:
+            return list(current.values())
+        build = cast(Callable[..., T], _LISTED_TYPES[table])
+
+        def thaw(frozen: bytes) -> T:
+            return build(**orjson.loads(frozen))
+
+        return list(self.history.rewind(table, current, as_of, thaw).values())
 
     def load_balancer(self, lb_id: str) -> LoadBalancer:
         return _lookup(self.load_balancers, lb_id, "load balancer", self.name)
@@ -108,6 +133,21 @@ class Zone:
 
     def operation(self, operation_id: str) -> Fields:
         return _lookup(self.operations, operation_id, "operation", self.name)
+
+
+_LISTED_TYPES: dict[Table, type] = {
+    "load_balancers": LoadBalancer,
+    "instances": Instance,
+    "instance_pools": InstancePool,
+    "sks_clusters": SksCluster,
+}
+
+
+def _freeze(listed: object) -> bytes:
+    """``listed`` as JSON: cheaper to make and to keep than a deep copy; only a lagging listing
+    thaws it."""
+    # orjson's answer holds a 4 KiB buffer however short the JSON; a copy holds what it needs.
+    return bytes(memoryview(orjson.dumps(listed)))
 
 
 def _check_id(value: str, what: str) -> None:

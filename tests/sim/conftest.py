@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from exoccm.sim import Simulator
-from tests.sim.helpers import ZONE, OfficialSigner, check_httpx_response
+from tests.sim.helpers import ZONE, api_client
 
 
 @pytest.fixture
@@ -25,12 +25,7 @@ def credentials(sim: Simulator) -> tuple[str, str]:
 @pytest.fixture
 async def client(sim: Simulator, credentials: tuple[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """Signed by the official signer; every response is checked against the spec."""
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sim.app),
-        base_url=f"http://sim/{ZONE}/v2",
-        auth=OfficialSigner(*credentials),
-        event_hooks={"response": [check_httpx_response]},
-    ) as client:
+    async with api_client(sim, credentials) as client:
         yield client
 
 

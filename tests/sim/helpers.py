@@ -21,6 +21,7 @@ from exoscale_auth import ExoscaleV2Auth  # type: ignore[import-untyped]
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 
+from exoccm.sim import Simulator
 from exoccm.sim.faults import FAULT_HEADER
 
 SPEC_PATH = Path(exoscale.__file__).parent / "openapi.json"
@@ -106,6 +107,17 @@ def check_requests_response(response: requests.Response, *args: Any, **kwargs: A
         return  # corrupted on purpose by a `malformed` fault
     check_response(
         response.request.method, response.request.url, response.status_code, response.content
+    )
+
+
+def api_client(sim: Simulator, key: tuple[str, str], zone: str = ZONE) -> httpx.AsyncClient:
+    """A client of ``zone`` in ``sim``, signed by the official signer; every response is checked
+    against the spec."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app),
+        base_url=f"http://sim/{zone}/v2",
+        auth=OfficialSigner(*key),
+        event_hooks={"response": [check_httpx_response]},
     )
 
 

@@ -45,6 +45,17 @@ def test_out_of_band_edits_obey_the_api_rules(sim: Simulator, pool: dict[str, An
         sim.delete_load_balancer_out_of_band(ZONE, missing)
 
 
+async def test_a_refused_instance_does_not_join_its_pool(
+    sim: Simulator, client: httpx.AsyncClient, pool: dict[str, Any]
+) -> None:
+    path = f"/instance-pool/{pool['id']}"
+    members = (await client.get(path)).json()["instances"]
+    with pytest.raises(ValueError, match="labels map strings to strings"):
+        sim.add_instance(ZONE, "bad", pool_id=pool["id"], labels={"role": 1})  # type: ignore[dict-item]
+    assert (await client.get(path)).json()["instances"] == members
+    assert len(members) == 3
+
+
 async def test_invalid_out_of_band_edits_raise_value_error(
     sim: Simulator, client: httpx.AsyncClient, pool: dict[str, Any]
 ) -> None:

@@ -14,18 +14,9 @@ from exoccm.sim import Fault, Simulator
 from exoccm.sim import app as sim_app
 from exoccm.sim.faults import FAULT_HEADER, MALFORMED_VARIANTS
 from exoccm.sim.server import serve_in_thread
-from tests.sim.helpers import ZONE, OfficialSigner, check_httpx_response, check_response
+from tests.sim.helpers import ZONE, OfficialSigner, api_client, check_response
 
 pytestmark = pytest.mark.anyio
-
-
-def _client(sim: Simulator, key: tuple[str, str], zone: str = ZONE) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sim.app),
-        base_url=f"http://sim/{zone}/v2",
-        auth=OfficialSigner(*key),
-        event_hooks={"response": [check_httpx_response]},
-    )
 
 
 async def test_http_fault_for_the_next_n_calls(sim: Simulator, client: httpx.AsyncClient) -> None:
@@ -40,7 +31,7 @@ async def test_http_fault_wins_over_validation_but_not_over_auth(
     sim: Simulator, client: httpx.AsyncClient
 ) -> None:
     sim.inject("create-load-balancer", Fault.http(500), count=1)
-    async with _client(sim, ("EXO" + "z" * 24, "z" * 43)) as stranger:
+    async with api_client(sim, ("EXO" + "z" * 24, "z" * 43)) as stranger:
         assert (await stranger.post("/load-balancer", json={})).status_code == 403
     # The unauthenticated call did not use the fault up; this invalid one does.
     assert (await client.post("/load-balancer", json={})).status_code == 500
@@ -62,12 +53,12 @@ async def test_wildcard_and_zone_scoping(
     sim: Simulator, client: httpx.AsyncClient, credentials: tuple[str, str]
 ) -> None:
     sim.inject("*", Fault.http(502), zone="ch-gva-2")
-    async with _client(sim, credentials, "ch-gva-2") as geneva:
+    async with api_client(sim, credentials, "ch-gva-2") as geneva:
         assert (await geneva.get("/load-balancer")).status_code == 502
         assert (await geneva.get("/instance")).status_code == 502
     assert (await client.get("/load-balancer")).status_code == 200
     sim.clear_faults()
-    async with _client(sim, credentials, "ch-gva-2") as geneva:
+    async with api_client(sim, credentials, "ch-gva-2") as geneva:
         assert (await geneva.get("/load-balancer")).status_code == 200
 
 
@@ -165,7 +156,7 @@ async def _fault_sequence(seed: int) -> list[str | None]:
     key = sim.add_api_key()
     sim.inject("*", Fault.http(503), probability=0.3)
     sim.inject("create-load-balancer", Fault.operation_failure(), probability=0.5)
-    async with _client(sim, key) as client:
+    async with api_client(sim, key) as client:
         for index in range(40):
             if index % 2:
                 await client.get("/load-balancer")
@@ -185,7 +176,7 @@ async def test_random_latencies_are_reproducible_from_the_seed() -> None:
     async def completion_steps(seed: int) -> list[int]:
         sim = Simulator(seed=seed, operation_latency=(1.0, 10.0), clock="manual")
         key = sim.add_api_key()
-        async with _client(sim, key) as client:
+        async with api_client(sim, key) as client:
             ops = [
                 (await client.post("/load-balancer", json={"name": f"n{i}"})).json()
                 for i in range(6)
@@ -246,8 +237,17 @@ def test_bad_injections_are_refused(sim: Simulator) -> None:
         Fault.operation_stuck(),
         Fault.operation_stuck(seconds=30),
         *(Fault.malformed(variant) for variant in MALFORMED_VARIANTS),
+        Fault.listing_empty(),
+        Fault.listing_partial(ids=["5F4B3D7E-1C2A-4B8E-9F00-0123456789AB"]),
+        Fault.listing_partial(share=0.25),
+        Fault.listing_lagging(7.5),
     ],
-    ids=lambda fault: fault.name + (f"-{fault.seconds:g}s" if fault.seconds else ""),
+    ids=lambda fault: (
+        fault.name
+        + (f"-{fault.seconds:g}s" if fault.seconds else "")
+        + (f"-{len(fault.ids)}-ids" if fault.ids else "")
+        + (f"-{fault.share:g}" if fault.share else "")
+    ),
 )
 def test_faults_round_trip_through_json(fault: Fault) -> None:
     assert Fault.from_json(fault.to_json()) == fault

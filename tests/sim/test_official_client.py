@@ -123,3 +123,33 @@ def test_http_errors_map_to_the_clients_exceptions(
     restricted = Client(*sim.add_api_key(operations=["get-operation"]), url=client.endpoint)
     with pytest.raises(ExoscaleAPIAuthException, match="403"):
         restricted.list_load_balancers()
+
+
+def test_lying_listings_reach_the_client_as_valid_answers(
+    sim: Simulator, pool: dict[str, Any], official: tuple[Any, str]
+) -> None:
+    """The response hook validates each answer against the spec: a lie looks like the truth."""
+    client, _ = official
+    first = client.wait(client.create_load_balancer(name="first")["id"])["reference"]["id"]
+    sim.advance(60)
+    second = client.wait(client.create_load_balancer(name="second")["id"])["reference"]["id"]
+
+    def listed() -> list[str]:
+        return [lb["id"] for lb in client.list_load_balancers()["load-balancers"]]
+
+    sim.inject("list-load-balancers", Fault.listing_empty(), count=1)
+    sim.inject("list-load-balancers", Fault.listing_partial(ids=[first]), count=1)
+    sim.inject("list-load-balancers", Fault.listing_lagging(30), count=1)
+    assert [listed() for _ in range(4)] == [[], [second], [first], [first, second]]
+    sim.inject("list-instances", Fault.listing_partial(share=1 / 3))
+    assert len(client.list_instances()["instances"]) == 2
+    # Reads by id stay authoritative whatever lies the listings tell.
+    sim.inject("*", Fault.listing_empty())
+    assert client.list_load_balancers() == {"load-balancers": []}
+    assert {client.get_load_balancer(id=lb)["name"] for lb in (first, second)} == {
+        "first",
+        "second",
+    }
+    assert client.get_instance_pool(id=pool["id"])["size"] == 3
+    faults = [r.fault for r in sim.requests if r.operation_id == "list-load-balancers"]
+    assert faults == ["listing-empty", "listing-partial", "listing-lagging", None, "listing-empty"]
