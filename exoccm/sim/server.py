@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import socket
 import sys
 import threading
@@ -121,6 +122,10 @@ def _run_command(args: argparse.Namespace) -> int:
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     server = uvicorn.Server(_uvicorn_config(sim))
+    if sim.data_plane is not None:
+        # uvicorn handles SIGTERM while it serves, then re-raises it to the handler it found;
+        # let that one stop the server gracefully too, so the data plane closes its listeners.
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
     asyncio.run(serve(server, sock, sim))
     return 0
 
