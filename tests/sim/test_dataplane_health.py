@@ -33,12 +33,12 @@ def blocks() -> LoopbackBlocks:
 
 @pytest.fixture
 def member(blocks: LoopbackBlocks) -> str:
-    return blocks.pod_ip(0)
+    return blocks.client_ip(0)
 
 
 @pytest.fixture
 def source(blocks: LoopbackBlocks) -> str:
-    return blocks.pod_ip(1)
+    return blocks.client_ip(1)
 
 
 def check(mode: str = "tcp", **kwargs: object) -> Healthcheck:

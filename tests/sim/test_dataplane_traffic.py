@@ -63,7 +63,7 @@ async def test_hashing_strategies_keep_each_client_on_one_member(
     dp_sim: Simulator, dp_client: httpx.AsyncClient, blocks: LoopbackBlocks, strategy: str
 ) -> None:
     pool_id, ips = pool_with_members(dp_sim, 3)
-    clients = [blocks.pod_ip(i) for i in range(24)]
+    clients = [blocks.client_ip(i) for i in range(24)]
     async with backends(ips):
         nlb = await make_nlb(dp_sim, dp_client, pool_id, strategy=strategy)
         await eventually(lambda: all_healthy(nlb, ips), what="all members healthy")
@@ -182,7 +182,7 @@ async def test_udp_datagrams_are_forwarded_and_answered(
         replies = []
         for index in range(4):
             async with await anyio.create_connected_udp_socket(
-                nlb.ip, 53, local_host=blocks.pod_ip(index)
+                nlb.ip, 53, local_host=blocks.client_ip(index)
             ) as sock:
                 for attempt in (b"one", b"two"):
                     await sock.send(attempt)
