@@ -48,21 +48,25 @@ async def connect(host: str, port: int, *, source: str, purpose: str) -> SocketS
     return await anyio.connect_tcp(host, port, local_host=source)
 
 
-async def relay(a: ByteStream, b: ByteStream) -> None:
+async def relay(a: ByteStream, b: ByteStream) -> tuple[int, int]:
     """Copy bytes both ways until both directions have ended; an error in one ends both.
+    Returns how many bytes went from ``a`` to ``b`` and from ``b`` to ``a``.
 
     An end of stream is passed on as a half-close, so request/response protocols that close
     their sending side first keep working.
     """
+    copied = [0, 0]
     async with anyio.create_task_group() as group:
 
-        async def copy(source: ByteStream, sink: ByteStream) -> None:
+        async def copy(source: ByteStream, sink: ByteStream, direction: int) -> None:
             try:
                 async for chunk in source:
                     await sink.send(chunk)
+                    copied[direction] += len(chunk)
                 await sink.send_eof()
             except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
                 group.cancel_scope.cancel()
 
-        group.start_soon(copy, a, b)
-        group.start_soon(copy, b, a)
+        group.start_soon(copy, a, b, 0)
+        group.start_soon(copy, b, a, 1)
+    return copied[0], copied[1]

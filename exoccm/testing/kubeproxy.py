@@ -42,8 +42,10 @@ class NodeProxy:
     def __init__(self, name: str, group: TaskGroup, resolve: Resolve) -> None:
         self.name = name
         self.stopped = False
-        #: Connections forwarded to an endpoint, and health-check requests answered.
+        #: Connections forwarded to an endpoint that carried data from the client (so a load
+        #: balancer's bare TCP health check, which sends nothing, is not counted), once they end.
         self.connections = 0
+        #: Requests answered on health-check ports.
         self.health_requests = 0
         self._group = group
         self._resolve = resolve
@@ -140,9 +142,10 @@ class NodeProxy:
         except OSError as error:
             logger.debug("kube-proxy on %s: %s:%d: %s", self.name, ip, target_port, error)
             return
-        self.connections += 1
         async with upstream:
-            await relay(client, upstream)
+            sent, _ = await relay(client, upstream)
+        if sent:
+            self.connections += 1
 
     async def _answer_health(self, route: HealthRoute, stream: SocketStream) -> None:
         request = await read_request(stream)

@@ -80,25 +80,29 @@ class ClusterTraffic:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[ClusterTraffic]:
         """Serve inside the block; close every socket on exit."""
+        polling = anyio.CancelScope()
         async with anyio.create_task_group() as group:
             self._group = group
             self._sites = PodSites(group, self._pod_network, low_ports=self._low_ports)
             try:
                 await self.sync()
-                group.start_soon(self._poll)
+                group.start_soon(self._poll, polling)
                 yield self
             finally:
+                polling.cancel()
                 with anyio.CancelScope(shield=True):
-                    for proxy in self.proxies.values():
-                        await proxy.apply(NodePlan(proxy.name, None))
-                    await self._sites.close()
+                    async with self._lock:  # after any sync in progress
+                        for proxy in self.proxies.values():
+                            await proxy.apply(NodePlan(proxy.name, None))
+                        await self._sites.close()
                 group.cancel_scope.cancel()
         self._group = self._sites = None
 
-    async def _poll(self) -> None:
-        while True:
-            await anyio.sleep(POLL_PERIOD_SECONDS)
-            await self.sync()
+    async def _poll(self, scope: anyio.CancelScope) -> None:
+        with scope:
+            while True:
+                await anyio.sleep(POLL_PERIOD_SECONDS)
+                await self.sync()
 
     async def sync(self) -> None:
         """Read the cluster now and bring the stand-ins in line."""
@@ -166,7 +170,8 @@ class TrafficControl:
         self._portal.call(self._traffic.start_proxy, node)
 
     def connections(self, node: str) -> int:
-        """Connections Node ``node``'s kube-proxy has forwarded to an endpoint so far."""
+        """Connections Node ``node``'s kube-proxy has forwarded to an endpoint so far (those
+        on which the client sent something, counted when they end)."""
         return self._read(lambda: self._traffic._proxy(node).connections)
 
     def health_requests(self, node: str) -> int:

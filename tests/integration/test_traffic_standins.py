@@ -3,6 +3,7 @@ an EndpointSlice made by hand, traffic on the Nodes' NodePorts."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -112,6 +113,15 @@ def get(ip: str, port: int, path: str = "/") -> httpx.Response:
     return httpx.get(f"http://{ip}:{port}{path}", timeout=10)
 
 
+def counted(traffic: TrafficControl, node: str, expected: int) -> None:
+    """Until Node ``node``'s proxy has counted ``expected`` connections (a connection is
+    counted when it ends, a moment after the client has its answer)."""
+    deadline = time.monotonic() + 10
+    while traffic.connections(node) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert traffic.connections(node) == expected
+
+
 def refused(ip: str, port: int) -> bool:
     try:
         get(ip, port)
@@ -132,11 +142,11 @@ def test_node_ports_forward_to_the_website_pods_in_turn(cluster: Cluster) -> Non
             served[answer.headers["X-Served-By"]] += 1
         # Cluster policy: Node a forwards to every Pod, those on Node b too, in turn.
         assert served == {f"{p.ip}:80@{p.name}": 2 for p in pods}
-        assert traffic.connections(node_a) == 6
+        counted(traffic, node_a, 6)
         assert traffic.connections(node_b) == 0
         head = httpx.head(f"http://{ip_b}:{cluster.node_port}/", timeout=10)
         assert (head.status_code, head.content) == (200, b"")
-        assert traffic.connections(node_b) == 1
+        counted(traffic, node_b, 1)
 
         traffic.stop_proxy(node_a)
         assert refused(ip_a, cluster.node_port)
