@@ -10,7 +10,7 @@ Usage::
 Each benchmark runs as its own process (``bench/<module>.py``) with a wall-time bound; its
 progress goes to stderr, its JSON result into the combined document under its name. A benchmark
 that fails or times out is recorded as ``{"error": ...}`` and the others still run; the exit
-status is 1 if any failed. The full suite takes about 17 minutes on a 2-vCPU machine.
+status is 1 if any failed. The full suite takes about 18 minutes on a 2-vCPU machine.
 """
 
 from __future__ import annotations
@@ -51,6 +51,13 @@ SUITE = [
         900,
     ),
     Benchmark("leader_failover", "leader_failover", ["--trials", "3"], ["--trials", "1"], 600),
+    Benchmark(
+        "dataplane",
+        "dataplane",
+        [],
+        ["--connections", "300", "--megabytes", "16", "--trials", "1"],
+        300,
+    ),
     Benchmark("single_service", "single_service", ["--runs", "5"], ["--runs", "3"], 300),
     Benchmark(
         "convergence_100_defaults", "convergence", ["--services", "100"], ["--services", "20"], 900
