@@ -161,6 +161,10 @@ class Nlb:
         service = next(s for s in (await self.read())["services"] if s["id"] == self.service_id)
         return {s["public-ip"]: s["status"] for s in service["healthcheck-status"]}
 
+    async def has_status(self, ip: str, status: str) -> bool:
+        """Whether member ``ip``'s ``healthcheck-status`` is ``status`` now."""
+        return (await self.statuses()).get(ip) == status
+
     async def update_service(self, **body: Any) -> None:
         url = f"/load-balancer/{self.id}/service/{self.service_id}"
         response = await self.client.put(url, json=body)

@@ -31,12 +31,12 @@ FAST_CHECK = {"mode": "tcp", "port": HEALTH_PORT, "interval": 5, "timeout": 2, "
 
 
 async def test_a_connection_reaches_a_member_and_comes_back(
-    dp_sim: Simulator, dp_client: httpx.AsyncClient
+    dp_sim: Simulator, dp_client: httpx.AsyncClient, blocks: LoopbackBlocks
 ) -> None:
     pool_id, ips = pool_with_members(dp_sim, 2)
     async with backends(ips) as members:
         nlb = await make_nlb(dp_sim, dp_client, pool_id)
-        assert nlb.ip.startswith(dp_sim.data_plane.networks.load_balancers.split(".0.0/")[0])  # type: ignore[union-attr]
+        assert nlb.ip == blocks.networks.load_balancers.replace("0.0/16", "0.1")
         await eventually(lambda: all_healthy(nlb, ips), what="both members healthy")
         answer = await fetch(nlb.ip, 80, payload=b"x" * 200_000)
     member, echoed = answer.split("|", 1)
@@ -81,19 +81,11 @@ async def test_only_members_that_pass_the_health_check_get_traffic(
     up, down = ips
     async with backends(ips) as members, backends([up], HEALTH_PORT):
         nlb = await make_nlb(dp_sim, dp_client, pool_id, healthcheck=FAST_CHECK)
-        statuses = await eventually(lambda: _settled(nlb.statuses), what="a probe of each member")
-        assert statuses == {up: "success", down: "failure"}
+        await eventually(lambda: nlb.has_status(up, "success"), what="the member up")
+        assert await nlb.statuses() == {up: "success", down: "failure"}
         answers = Counter([await served_by(nlb.ip, 80) for _ in range(6)])
     assert answers == {up: 6}
     assert members.counts()[down] == 0
-
-
-async def _settled(statuses: object) -> dict[str, str] | None:
-    """The statuses once every member has been probed at least once (all entries present and
-    at least one success, since a member starts as failure)."""
-    assert callable(statuses)
-    current: dict[str, str] = await statuses()
-    return current if "success" in current.values() else None
 
 
 async def test_a_member_that_stops_answering_is_taken_out_and_put_back(
@@ -108,7 +100,7 @@ async def test_a_member_that_stops_answering_is_taken_out_and_put_back(
         await health.stop(failing)
         # Detected within interval x (retries + 1), plus one interval of slack.
         await eventually(
-            lambda: _status_is(nlb, failing, "failure"), timeout=5 * 2 + 5, what="the failure"
+            lambda: nlb.has_status(failing, "failure"), timeout=5 * 2 + 5, what="the failure"
         )
         before = members.counts()[steady]
         answers = [await served_by(nlb.ip, 80) for _ in range(6)]
@@ -116,14 +108,9 @@ async def test_a_member_that_stops_answering_is_taken_out_and_put_back(
         assert members.counts()[steady] == before + 6
 
         await health.start(failing)
-        await eventually(lambda: _status_is(nlb, failing, "success"), timeout=15, what="recovery")
+        await eventually(lambda: nlb.has_status(failing, "success"), timeout=15, what="recovery")
         answers = [await served_by(nlb.ip, 80) for _ in range(6)]
     assert Counter(answers) == {failing: 3, steady: 3}
-
-
-async def _status_is(nlb: object, ip: str, status: str) -> bool:
-    statuses = await nlb.statuses()  # type: ignore[attr-defined]
-    return bool(statuses.get(ip) == status)
 
 
 async def test_nothing_healthy_means_connections_are_dropped(
@@ -145,7 +132,7 @@ async def test_a_member_marked_unhealthy_by_the_test_gets_no_traffic(
     dp_sim.set_instance_health(ZONE, marked["id"], healthy=False)
     async with backends(ips) as members, backends(ips, HEALTH_PORT):
         nlb = await make_nlb(dp_sim, dp_client, pool["id"], healthcheck=FAST_CHECK)
-        await eventually(lambda: _status_is(nlb, steady["public-ip"], "success"), what="probe")
+        await eventually(lambda: nlb.has_status(steady["public-ip"], "success"), what="probe")
         answers = {await served_by(nlb.ip, 80) for _ in range(4)}
         assert (await nlb.statuses())[marked["public-ip"]] == "failure"
     assert answers == {steady["public-ip"]}
@@ -161,7 +148,7 @@ async def test_a_member_outside_loopback_is_never_contacted(
     inside = dp_sim.add_instance(ZONE, "inside", pool_id=pool["id"])
     async with backends([inside["public-ip"]]):
         nlb = await make_nlb(dp_sim, dp_client, pool["id"])
-        await eventually(lambda: _status_is(nlb, inside["public-ip"], "success"), what="probe")
+        await eventually(lambda: nlb.has_status(inside["public-ip"], "success"), what="probe")
         assert (await nlb.statuses())[outside["public-ip"]] == "failure"
         assert {await served_by(nlb.ip, 80) for _ in range(4)} == {inside["public-ip"]}
     refusals = [r.getMessage() for r in caplog.records if "refusing" in r.getMessage()]
