@@ -51,6 +51,13 @@ SUITE = [
         900,
     ),
     Benchmark("leader_failover", "leader_failover", ["--trials", "3"], ["--trials", "1"], 600),
+    Benchmark(
+        "dataplane",
+        "dataplane",
+        [],
+        ["--connections", "300", "--megabytes", "16", "--trials", "1"],
+        300,
+    ),
     Benchmark("single_service", "single_service", ["--runs", "5"], ["--runs", "3"], 300),
     Benchmark(
         "convergence_100_defaults", "convergence", ["--services", "100"], ["--services", "20"], 900

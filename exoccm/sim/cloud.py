@@ -57,6 +57,9 @@ class Cloud:
         zones: tuple[str, ...] | None,
         clock: Clock,
         operation_latency: Latency,
+        load_balancer_networks: tuple[str, ...] = LOAD_BALANCER_NETWORKS,
+        instance_networks: tuple[str, ...] = INSTANCE_NETWORKS,
+        measure_health: bool = False,
     ) -> None:
         requested = ZONES if zones is None else tuple(zones)
         served = tuple(zone for zone in ZONES if zone in requested)  # in the spec's order
@@ -71,6 +74,10 @@ class Cloud:
         self.zone_names = served
         self.keys: dict[str, ApiKey] = {}
         self.initial_latency = check_latency(operation_latency)
+        self.load_balancer_networks = load_balancer_networks
+        self.instance_networks = instance_networks
+        # With a data plane, healthcheck-status reports what its probes measured.
+        self.measure_health = measure_health
         # Bumped by reset() and clear_faults() to release requests hanging on an injected fault.
         self.hang_generation = 0
         self.reset()
@@ -78,9 +85,16 @@ class Cloud:
     def reset(self) -> None:
         """Forget every resource, operation, fault and logged request; keep keys and zones."""
         self.ids = IdSource(_random_stream(self.seed, "ids"))
-        self.zones = {name: Zone(name, History(self.change_time)) for name in self.zone_names}
-        self.load_balancer_addresses = AddressPool(LOAD_BALANCER_NETWORKS)
-        self.instance_addresses = AddressPool(INSTANCE_NETWORKS)
+        self.zones = {
+            name: Zone(
+                name,
+                History(self.change_time),
+                measured_health={} if self.measure_health else None,
+            )
+            for name in self.zone_names
+        }
+        self.load_balancer_addresses = AddressPool(self.load_balancer_networks)
+        self.instance_addresses = AddressPool(self.instance_networks)
         self._ipv6_counter = 0
         self.operations = OperationScheduler(
             self.clock,

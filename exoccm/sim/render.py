@@ -41,25 +41,41 @@ def load_balancer(zone: Zone, lb: LoadBalancer) -> Fields:
 
 def service(zone: Zone, svc: Fields) -> Fields:
     rendered = dict(svc)
-    rendered["healthcheck-status"] = healthcheck_status(zone, svc["instance-pool"]["id"])
+    rendered["healthcheck-status"] = healthcheck_status(zone, svc)
     return rendered
 
 
-def healthcheck_status(zone: Zone, pool_id: str) -> list[Fields]:
-    """One entry per running member of the pool with a public IPv4, as the NLB probes them."""
+def serving_members(zone: Zone, pool_id: str) -> list[Instance]:
+    """The pool's running members with a public IPv4: the targets an NLB service probes."""
     pool = zone.instance_pools.get(pool_id)
     if pool is None:
         return []
-    statuses = []
+    members = []
     for member_id in pool.members:
         member = zone.instances.get(member_id)
-        if member is None or member.fields["state"] != "running":
-            continue
-        public_ip = member.fields.get("public-ip")
-        if public_ip is None:
-            continue
+        if (
+            member is not None
+            and member.fields["state"] == "running"
+            and member.fields.get("public-ip") is not None
+        ):
+            members.append(member)
+    return members
+
+
+def healthcheck_status(zone: Zone, svc: Fields) -> list[Fields]:
+    """One entry per member the service probes.
+
+    Without a data plane a member is ``success`` unless a test marked it unhealthy; with one,
+    it is ``success`` only if the data plane's probes also say so (``zone.measured_health``).
+    """
+    measured = zone.measured_health
+    statuses = []
+    for member in serving_members(zone, svc["instance-pool"]["id"]):
+        healthy = member.healthy and (
+            measured is None or measured.get((svc["id"], member.id), False)
+        )
         statuses.append(
-            {"public-ip": public_ip, "status": "success" if member.healthy else "failure"}
+            {"public-ip": member.fields["public-ip"], "status": "success" if healthy else "failure"}
         )
     return statuses
 

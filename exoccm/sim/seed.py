@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from exoccm.sim.dataplane_addresses import LoopbackNetworks
 from exoccm.sim.simulator import Simulator
 
 
@@ -101,10 +102,22 @@ def build_simulator(
     *,
     operation_latency: float | None = None,
     clock: str = "real",
+    data_plane: bool = False,
+    networks: LoopbackNetworks | None = None,
 ) -> tuple[Simulator, list[tuple[str, str]]]:
-    """A simulator filled from ``seed``, and its API credentials (one generated if none given)."""
+    """A simulator filled from ``seed``, and its API credentials (one generated if none given).
+
+    ``data_plane`` and ``networks`` are passed on to :class:`Simulator`.
+    """
     latency = seed.operation_latency if operation_latency is None else operation_latency
-    sim = Simulator(seed=seed.seed, operation_latency=latency, zones=seed.zones, clock=clock)
+    sim = Simulator(
+        seed=seed.seed,
+        operation_latency=latency,
+        zones=seed.zones,
+        clock=clock,
+        data_plane=data_plane,
+        networks=networks,
+    )
     keys = [sim.add_api_key(k.key, k.secret, operations=k.operations) for k in seed.api_keys]
     if not keys:
         keys.append(sim.add_api_key())

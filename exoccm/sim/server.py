@@ -7,6 +7,9 @@ this module to register the subcommand, and must work where the ``demo`` extra i
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import socket
 import sys
 import threading
@@ -15,6 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from exoccm.sim.dataplane_addresses import (
+    DEFAULT_INSTANCE_NETWORK,
+    DEFAULT_LOAD_BALANCER_NETWORK,
+    LoopbackNetworks,
+)
 
 if TYPE_CHECKING:
     from exoccm.sim.simulator import Simulator
@@ -51,6 +60,23 @@ def add_cli(subparsers: Any) -> None:
         metavar="SECONDS",
         help="how long write Operations stay pending (overrides the seed file)",
     )
+    parser.add_argument(
+        "--data-plane",
+        action="store_true",
+        help="make NLBs carry traffic: each NLB service listens on its NLB's IP and forwards to "
+        "the healthy members of its Instance Pool, with real health checks; NLB and instance "
+        "IPs are then loopback addresses (see docs/simulator.md)",
+    )
+    parser.add_argument(
+        "--nlb-network",
+        metavar="CIDR",
+        help=f"with --data-plane: where NLB IPs come from (default {DEFAULT_LOAD_BALANCER_NETWORK})",
+    )
+    parser.add_argument(
+        "--instance-network",
+        metavar="CIDR",
+        help=f"with --data-plane: where instance IPs come from (default {DEFAULT_INSTANCE_NETWORK})",
+    )
     parser.set_defaults(func=_run_command)
 
 
@@ -67,8 +93,11 @@ def _run_command(args: argparse.Namespace) -> int:
         return 1
 
     try:
+        networks = _networks(args)
         seed = load_seed_file(args.seed) if args.seed is not None else SeedFile()
-        sim, credentials = build_simulator(seed, operation_latency=args.latency)
+        sim, credentials = build_simulator(
+            seed, operation_latency=args.latency, data_plane=args.data_plane, networks=networks
+        )
     except ValueError as error:
         sys.stderr.write(f"exoccm sim: {error}\n")
         return 2
@@ -84,11 +113,43 @@ def _run_command(args: argparse.Namespace) -> int:
         *(f"EXOSCALE_API_KEY={key} EXOSCALE_API_SECRET={secret}" for key, secret in credentials),
         f"admin API: {base}/_sim/ (see docs/simulator.md); stop with Ctrl-C",
     ]
+    if sim.data_plane is not None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        lines.append(
+            f"data plane: NLB IPs from {sim.data_plane.networks.load_balancers}, instance IPs "
+            f"from {sim.data_plane.networks.instances}; traffic only ever goes to 127.0.0.0/8"
+        )
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
     server = uvicorn.Server(_uvicorn_config(sim))
-    server.run(sockets=[sock])
+    if sim.data_plane is not None:
+        # uvicorn handles SIGTERM while it serves, then re-raises it to the handler it found;
+        # let that one stop the server gracefully too, so the data plane closes its listeners.
+        signal.signal(signal.SIGTERM, lambda *_: setattr(server, "should_exit", True))
+    asyncio.run(serve(server, sock, sim))
     return 0
+
+
+def _networks(args: argparse.Namespace) -> LoopbackNetworks | None:
+    if args.nlb_network is None and args.instance_network is None:
+        return None
+    if not args.data_plane:
+        raise ValueError("--nlb-network and --instance-network only apply with --data-plane")
+    defaults = LoopbackNetworks()
+    return LoopbackNetworks(
+        load_balancers=args.nlb_network or defaults.load_balancers,
+        instances=args.instance_network or defaults.instances,
+    )
+
+
+async def serve(server: Any, sock: socket.socket, sim: Simulator) -> None:
+    """Serve the API with uvicorn ``server`` on ``sock``, and the data plane if ``sim`` has one;
+    when the server stops, the data plane closes every listener."""
+    if sim.data_plane is None:
+        await server.serve(sockets=[sock])
+        return
+    async with sim.data_plane.running():
+        await server.serve(sockets=[sock])
 
 
 @contextmanager
@@ -96,14 +157,15 @@ def serve_in_thread(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> I
     """Serve ``sim`` on ``host:port`` (0: a free port) from a background thread.
 
     Yields the base URL, e.g. ``http://127.0.0.1:40123``; zone endpoints are at
-    ``<base>/<zone>/v2``. The server stops when the block exits.
+    ``<base>/<zone>/v2``. A simulator with a data plane carries traffic in the same thread.
+    The server (and the data plane) stop when the block exits.
     """
     import uvicorn
 
     sock = bind_socket(host, port)
     server = uvicorn.Server(_uvicorn_config(sim))
     thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="exoccm-sim-server", daemon=True
+        target=asyncio.run, args=(serve(server, sock, sim),), name="exoccm-sim-server", daemon=True
     )
     thread.start()
     try:

@@ -10,7 +10,9 @@ from exoccm.sim import console, inventory, render
 from exoccm.sim.app import build_app
 from exoccm.sim.auth import API_KEY_PATTERN, API_SECRET_PATTERN, ApiKey, generate_credentials
 from exoccm.sim.clock import Clock, ManualClock, make_clock
-from exoccm.sim.cloud import Cloud, RequestRecord
+from exoccm.sim.cloud import INSTANCE_NETWORKS, LOAD_BALANCER_NETWORKS, Cloud, RequestRecord
+from exoccm.sim.dataplane import DataPlane
+from exoccm.sim.dataplane_addresses import LoopbackNetworks
 from exoccm.sim.faults import Fault, FaultRule
 from exoccm.sim.listings import LISTING_OPERATION_IDS
 from exoccm.sim.operations import Latency
@@ -27,6 +29,11 @@ class Simulator:
     the spec's zones). ``clock`` is ``"real"``, ``"manual"`` (stands still until
     :meth:`advance`) or any :class:`~exoccm.sim.clock.Clock`.
 
+    ``data_plane=True`` makes NLBs carry real traffic on loopback addresses (``networks``:
+    where NLB and instance IPs come from, see :mod:`exoccm.sim.dataplane`); run it with
+    ``async with sim.data_plane.running():`` (:func:`~exoccm.sim.server.serve_in_thread` and
+    ``exoccm sim --data-plane`` do). Without it, :attr:`data_plane` is None and nothing listens.
+
     :attr:`app` is the ASGI application; the methods below change or read the state directly
     (the same actions are served over HTTP under ``/_sim/``). All methods are thread-safe.
     """
@@ -38,14 +45,27 @@ class Simulator:
         zones: Iterable[str] | None = None,
         *,
         clock: str | Clock = "real",
+        data_plane: bool = False,
+        networks: LoopbackNetworks | None = None,
     ) -> None:
+        if networks is not None and not data_plane:
+            raise ValueError("networks only apply with data_plane=True")
         self.clock: Clock = make_clock(clock)
+        load_balancer_networks, instance_networks = LOAD_BALANCER_NETWORKS, INSTANCE_NETWORKS
+        if data_plane:
+            networks = networks or LoopbackNetworks()
+            load_balancer_networks = (networks.load_balancers,)
+            instance_networks = (networks.instances,)
         self._cloud = Cloud(
             seed=seed,
             zones=None if zones is None else tuple(zones),
             clock=self.clock,
             operation_latency=operation_latency,
+            load_balancer_networks=load_balancer_networks,
+            instance_networks=instance_networks,
+            measure_health=data_plane,
         )
+        self.data_plane = DataPlane(self._cloud, networks) if networks is not None else None
         self.app = build_app(self._cloud, self)
 
     def __repr__(self) -> str:
@@ -199,7 +219,10 @@ class Simulator:
             inventory.delete_instance(self._cloud, self._cloud.zone(zone), instance_id)
 
     def set_instance_health(self, zone: str, instance_id: str, healthy: bool) -> None:
-        """Make NLB healthchecks of this instance report ``success`` or ``failure``."""
+        """Make NLB healthchecks of this instance report ``success`` or ``failure``.
+
+        With a data plane, ``False`` also keeps traffic away from it whatever the probes say.
+        """
         with self._cloud.lock:
             inventory.find_instance(self._cloud.zone(zone), instance_id).healthy = healthy
 

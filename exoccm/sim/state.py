@@ -84,6 +84,9 @@ class Zone:
     instance_types_by_name: dict[tuple[str, str], str] = field(default_factory=dict)
     sks_clusters: dict[str, SksCluster] = field(default_factory=dict)
     operations: dict[str, Fields] = field(default_factory=dict)
+    # With a data plane: what its health checks measured, by (NLB service id, instance id).
+    # None without one (members are then healthy unless a test says otherwise).
+    measured_health: dict[tuple[str, str], bool] | None = None
 
     def will_change(self, table: Table, key: str) -> None:
         """Record the object ``key`` of ``table`` as it is before a change (None: absent)."""

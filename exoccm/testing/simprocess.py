@@ -19,7 +19,9 @@ from typing import Any
 import httpx
 import orjson
 
+from exoccm.sim.dataplane_addresses import LoopbackNetworks
 from exoccm.testing.controlplane import _die_with_parent, free_port, tail
+from exoccm.testing.loopback import random_blocks
 
 API_KEY = "EXO0123456789abcdef01234567"
 API_SECRET = "local-simulator-secret-0123456789abcdefghij"  # noqa: S105 - a throwaway test key
@@ -36,6 +38,14 @@ class SimProcess:
     latency: float | None = None
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    #: ``exoccm sim --data-plane``: NLBs carry traffic on loopback addresses.
+    data_plane: bool = False
+    #: With a data plane, where NLB and instance IPs come from (default: /16s of its own).
+    networks: LoopbackNetworks | None = None
+
+    def __post_init__(self) -> None:
+        if self.data_plane and self.networks is None:
+            self.networks = random_blocks().networks
 
     @property
     def url(self) -> str:
@@ -68,6 +78,10 @@ class SimProcess:
         args += ["--seed", str(seed_file)]
         if self.latency is not None:
             args += ["--latency", str(self.latency)]
+        if self.data_plane:
+            assert self.networks is not None
+            args += ["--data-plane", "--nlb-network", self.networks.load_balancers]
+            args += ["--instance-network", self.networks.instances]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 args,

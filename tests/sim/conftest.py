@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from exoccm.sim import Simulator
-from tests.sim.helpers import ZONE, api_client
+from exoccm.testing.loopback import LoopbackBlocks, random_blocks
+from tests.sim.helpers import ZONE, OfficialSigner, api_client, check_httpx_response
 
 
 @pytest.fixture
@@ -36,3 +37,34 @@ def pool(sim: Simulator) -> dict[str, Any]:
     for index in range(3):
         sim.add_instance(ZONE, f"node-{index}", pool_id=created["id"])
     return created
+
+
+# -- the data plane -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blocks() -> LoopbackBlocks:
+    """Loopback /16s of this test's own (tests on one machine must not share addresses)."""
+    return random_blocks()
+
+
+@pytest.fixture
+async def dp_sim(blocks: LoopbackBlocks) -> AsyncIterator[Simulator]:
+    """A simulator whose data plane carries traffic in this test's event loop."""
+    sim = Simulator(seed=0, clock="manual", data_plane=True, networks=blocks.networks)
+    assert sim.data_plane is not None
+    async with sim.data_plane.running():
+        yield sim
+
+
+@pytest.fixture
+async def dp_client(dp_sim: Simulator) -> AsyncIterator[httpx.AsyncClient]:
+    """Like ``client``, for ``dp_sim``: signed officially, every answer checked against the spec."""
+    key, secret = dp_sim.add_api_key()
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=dp_sim.app),
+        base_url=f"http://sim/{ZONE}/v2",
+        auth=OfficialSigner(key, secret),
+        event_hooks={"response": [check_httpx_response]},
+    ) as client:
+        yield client
