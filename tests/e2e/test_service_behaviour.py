@@ -88,12 +88,15 @@ def test_every_port_becomes_one_nlb_service(world: World, exoccm_factory: Factor
         assert by_key[(53, protocol)]["target-port"] == ports[(53, protocol)]
         assert by_key[(53, protocol)]["healthcheck"] == {**DEFAULT_HEALTHCHECK, "port": 32123}
 
-    # externalTrafficPolicy: Local checks kube-proxy's healthCheckNodePort.
+    # externalTrafficPolicy: Local checks kube-proxy's healthCheckNodePort, over HTTP: kube-proxy
+    # accepts TCP there on every Node, but answers 503 where the Service has no local endpoint.
     assert local["spec"]["healthCheckNodePort"]
     _, nlb = world.wait_ports("local", [(8080, "tcp")])
     [only] = nlb["services"]
     assert only["target-port"] == node_ports(local)[(8080, "tcp")]
     assert only["healthcheck"]["port"] == local["spec"]["healthCheckNodePort"]
+    assert only["healthcheck"]["mode"] == "http"
+    assert only["healthcheck"]["uri"] == "/healthz"
 
     # service-name / service-description need exactly one port: ignored, with a Warning each.
     uid = named["metadata"]["uid"]

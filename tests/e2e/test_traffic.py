@@ -22,7 +22,7 @@ from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.simprocess import API_KEY, API_SECRET, SimProcess
 from exoccm.testing.traffic import TrafficControl, cluster_traffic
 from tests.e2e.conftest import ZONE, wait_for
-from tests.e2e.service_helpers import World, free_node_port, lb_annotations
+from tests.e2e.service_helpers import World, free_node_port
 from tests.e2e.traffic_helpers import (
     INTERVAL,
     RETRIES,
@@ -120,14 +120,13 @@ def test_local_traffic_policy_checks_the_health_port_and_spares_nodes_without_po
         blocks,
         pods_on=[0, 0],  # no Pod on the second Node
         externalTrafficPolicy="Local",
-        # kube-proxy's health port answers 503 without local endpoints: an HTTP check sees it.
-        annotations=lb_annotations(
-            service_healthcheck_mode="http", service_healthcheck_uri="/healthz"
-        ),
+        # No health-check annotation: exoccm asks kube-proxy's health port over HTTP by itself,
+        # since it answers 503 (and accepts TCP) on Nodes without local endpoints.
     )
     service, nlb = website.nlb()
     [nlb_service] = nlb["services"]
     assert nlb_service["healthcheck"]["port"] == service["spec"]["healthCheckNodePort"]
+    assert nlb_service["healthcheck"]["mode"] == "http"
     assert nlb_service["target-port"] == service["spec"]["ports"][0]["nodePort"]
     with_pods, without = website.node_ips
     website.wait_statuses({with_pods: "success", without: "failure"})

@@ -195,6 +195,7 @@ def _escaped(value: str) -> str:
 class HealthCheckSettings:
     mode: str = "tcp"
     port: int | None = None  # None: each port's NodePort (or healthCheckNodePort)
+    mode_given: bool = False  # the mode annotation is set (else tcp, or http for Local)
     interval: int = DEFAULT_INTERVAL
     timeout: int = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
@@ -254,7 +255,8 @@ def _between(rule: Callable[..., T], bounds: tuple[int, int]) -> Callable[[str],
 
 def _healthcheck(reader: _Reader) -> HealthCheckSettings:
     modes = partial(rules.choice, allowed=HEALTHCHECK_MODES)
-    mode = reader.read("service-healthcheck-mode", modes) or "tcp"
+    given = reader.read("service-healthcheck-mode", modes)
+    mode = given or "tcp"
     port = reader.read("service-healthcheck-port", _between(rules.integer, PORT_RANGE))
     interval = reader.read(
         "service-healthcheck-interval", _between(rules.whole_seconds, INTERVAL_RANGE)
@@ -294,6 +296,7 @@ def _healthcheck(reader: _Reader) -> HealthCheckSettings:
     return HealthCheckSettings(
         mode=mode,
         port=port,
+        mode_given=given is not None,
         interval=effective_interval,
         timeout=effective_timeout,
         retries=retries if retries is not None else DEFAULT_RETRIES,

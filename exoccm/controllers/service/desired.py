@@ -129,15 +129,33 @@ def spec_problems(service: Mapping[str, Any]) -> list[SpecProblem]:
     return problems
 
 
-def _healthcheck_port(
+# What kube-proxy's health server answers on healthCheckNodePort: 200 on a Node with a ready
+# endpoint of the Service, 503 elsewhere, on any path.
+LOCAL_HEALTH_PATH = "/healthz"
+
+
+def _healthcheck(
     spec: Mapping[str, Any], node_port: int, settings: LoadBalancerSettings
-) -> int:
-    if settings.healthcheck.port is not None:
-        return settings.healthcheck.port
-    if spec.get("externalTrafficPolicy") == "Local" and spec.get("healthCheckNodePort"):
-        # kube-proxy answers on healthCheckNodePort only on nodes with ready endpoints.
-        return int(spec["healthCheckNodePort"])
-    return node_port
+) -> DesiredHealthCheck:
+    hc = settings.healthcheck
+    mode, uri, port = hc.mode, hc.uri, hc.port
+    if port is None:
+        port = node_port
+        if spec.get("externalTrafficPolicy") == "Local" and spec.get("healthCheckNodePort"):
+            port = int(spec["healthCheckNodePort"])
+            if not hc.mode_given:
+                # kube-proxy accepts TCP connections there on every Node: only HTTP tells the
+                # Nodes with a local endpoint (200) from the others (503).
+                mode, uri = "http", LOCAL_HEALTH_PATH
+    return DesiredHealthCheck(
+        mode=mode,
+        port=port,
+        interval=hc.interval,
+        timeout=hc.timeout,
+        retries=hc.retries,
+        uri=uri,
+        tls_sni=hc.tls_sni,
+    )
 
 
 def desired_load_balancer(
@@ -154,7 +172,6 @@ def desired_load_balancer(
     uid = str(meta.get("uid", ""))
     ports = spec.get("ports") or []
     single = len(ports) == 1
-    hc = settings.healthcheck
     services = []
     for port in ports:
         protocol = str(port.get("protocol") or "TCP").lower()
@@ -171,15 +188,7 @@ def desired_load_balancer(
                 port=number,
                 target_port=node_port,
                 strategy=settings.strategy,
-                healthcheck=DesiredHealthCheck(
-                    mode=hc.mode,
-                    port=_healthcheck_port(spec, node_port, settings),
-                    interval=hc.interval,
-                    timeout=hc.timeout,
-                    retries=hc.retries,
-                    uri=hc.uri,
-                    tls_sni=hc.tls_sni,
-                ),
+                healthcheck=_healthcheck(spec, node_port, settings),
                 instance_pool_id=instance_pool_id,
             )
         )

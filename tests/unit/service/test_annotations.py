@@ -74,6 +74,7 @@ def test_every_value_is_read() -> None:
         retries=3,
         uri="/healthz",
         tls_sni="web.example.com",
+        mode_given=True,
     )
 
 
@@ -253,7 +254,12 @@ def test_values_refused_for_no_good_reason_before_are_accepted() -> None:
         False,
     )
     assert settings.healthcheck == HealthCheckSettings(
-        mode="http", interval=90, timeout=30, retries=7, uri="/ready?probe=lb&x=%20"
+        mode="http",
+        interval=90,
+        timeout=30,
+        retries=7,
+        uri="/ready?probe=lb&x=%20",
+        mode_given=True,
     )
 
 
