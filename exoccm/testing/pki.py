@@ -133,7 +133,7 @@ def serving_certificate(
 
 
 def create(directory: Path, hosts: tuple[str, ...] = LOCAL_HOSTS) -> Pki:
-    """Write a fresh CA, a serving certificate for ``hosts`` and an RSA SA key into ``directory``."""
+    """Write a fresh CA, a serving certificate for ``hosts`` and an RSA SA key to ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
