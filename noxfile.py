@@ -21,10 +21,12 @@ def _sync(session: nox.Session, *groups: str, extras: tuple[str, ...] = ()) -> N
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
 
 
-def _kube_assets(session: nox.Session) -> str:
-    """Build (once, cached) or find kube-apiserver, etcd and helm; return their directory."""
+def _kube_assets(session: nox.Session, *, full: bool = False) -> str:
+    """Build (once, cached) or find kube-apiserver, etcd and helm, with ``full`` also
+    kube-controller-manager, kube-scheduler, kubectl and KWOK; return their directory."""
     # Progress goes to stderr (shown live); the directory is the last line on stdout.
-    out = session.run("python", "-m", "exoccm.testing.binaries", silent=True, stderr=None)
+    args = ["python", "-m", "exoccm.testing.binaries", *(["--full"] if full else [])]
+    out = session.run(*args, silent=True, stderr=None)
     if not isinstance(out, str) or not out.strip():
         session.error("could not build or find the control-plane binaries")
     return str(out).strip().splitlines()[-1]
@@ -34,7 +36,9 @@ def _kube_assets(session: nox.Session) -> str:
 def tests(session: nox.Session) -> None:
     """The whole test suite: unit, integration (real kube-apiserver + simulator) and e2e."""
     _sync(session, "test", "docs")
-    assets = _kube_assets(session)
+    # A few tests run on the fuller plane: build it here, where progress shows, rather than
+    # inside a test's time limit.
+    assets = _kube_assets(session, full=True)
     args = session.posargs or ["-q", "tests"]
     session.run("pytest", *args, env={"EXOCCM_KUBE_ASSETS": assets})
 
@@ -82,9 +86,10 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def binaries(session: nox.Session) -> None:
-    """Build or find the control-plane binaries and print their directory."""
+    """Build or find the control-plane binaries and print their directory (``-- --full``: also
+    the fuller plane's)."""
     _sync(session)
-    session.log(_kube_assets(session))
+    session.log(_kube_assets(session, full="--full" in session.posargs))
 
 
 @nox.session(python=PYTHON)

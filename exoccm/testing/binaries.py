@@ -1,15 +1,23 @@
-"""Find or build the test control plane: kube-apiserver, etcd and helm.
+"""Find or build the test control plane's binaries.
 
-The binaries come from the Go module proxy through the wrapper modules in ``tools/k8s`` and
-``tools/helm`` and are cached per user, keyed by the pinned versions and a hash of the wrapper
-modules, so the cold build (minutes) happens once per machine. ``KUBEBUILDER_ASSETS`` or
-``EXOCCM_KUBE_ASSETS`` pointing at a directory holding the binaries skips the build.
+Two sets share one cache directory. The bare set, kube-apiserver, etcd and helm, is what most
+tests need. The fuller plane adds kube-controller-manager, kube-scheduler and kubectl (from the
+same ``k8s.io/kubernetes`` release as kube-apiserver) and KWOK, the kubelet stand-in; they are
+built on demand, the first time something asks for them.
 
-Run ``python -m exoccm.testing.binaries`` to build (with progress output) and print the directory.
+The binaries come from the Go module proxy through the wrapper modules in ``tools/k8s``,
+``tools/helm`` and ``tools/kwok`` and are cached per user, keyed by the pinned versions and a hash
+of the wrapper modules, so a cold build (minutes) happens once per machine. ``KUBEBUILDER_ASSETS``
+or ``EXOCCM_KUBE_ASSETS`` pointing at a directory holding kube-apiserver and etcd skips their
+build; whatever else is asked for and missing there is taken from the cache.
+
+Run ``python -m exoccm.testing.binaries`` to build the bare set (``--full`` for everything) with
+progress output and print the directory.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -23,7 +31,10 @@ from pathlib import Path
 
 KUBERNETES_VERSION = "v1.37.2"
 HELM_VERSION = "v4.3.1"
+KWOK_VERSION = "v0.8.0"
 BINARIES = ("kube-apiserver", "etcd", "helm")
+FULL_PLANE = (*BINARIES, "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+WRAPPER_MODULES = ("k8s", "helm", "kwok")
 ENV_DIRS = ("EXOCCM_KUBE_ASSETS", "KUBEBUILDER_ASSETS")
 
 Progress = Callable[[str], None]
@@ -51,6 +62,22 @@ class Assets:
     def helm(self) -> Path:
         return self.directory / "helm"
 
+    @property
+    def kube_controller_manager(self) -> Path:
+        return self.directory / "kube-controller-manager"
+
+    @property
+    def kube_scheduler(self) -> Path:
+        return self.directory / "kube-scheduler"
+
+    @property
+    def kubectl(self) -> Path:
+        return self.directory / "kubectl"
+
+    @property
+    def kwok(self) -> Path:
+        return self.directory / "kwok"
+
 
 @dataclass(frozen=True)
 class _Target:
@@ -58,6 +85,8 @@ class _Target:
     module_dir: str
     package: str
     ldflags: str
+    version_args: tuple[str, ...] = ()
+    expected_version: str = ""
 
 
 def _kube_ldflags() -> str:
@@ -73,15 +102,37 @@ def _kube_ldflags() -> str:
     return " ".join(flags)
 
 
+def _kubernetes(name: str, version_args: tuple[str, ...] = ("--version",)) -> _Target:
+    return _Target(
+        name,
+        "k8s",
+        f"k8s.io/kubernetes/cmd/{name}",
+        _kube_ldflags(),
+        version_args,
+        KUBERNETES_VERSION,
+    )
+
+
 TARGETS = (
     _Target("etcd", "k8s", "go.etcd.io/etcd/server/v3", "-s -w"),
-    _Target("kube-apiserver", "k8s", "k8s.io/kubernetes/cmd/kube-apiserver", _kube_ldflags()),
+    _kubernetes("kube-apiserver"),
     _Target(
         "helm",
         "helm",
         "helm.sh/helm/v4/cmd/helm",
         f"-s -w -X helm.sh/helm/v4/internal/version.version={HELM_VERSION}"
         " -X helm.sh/helm/v4/internal/version.gitTreeState=clean",
+    ),
+    _kubernetes("kube-controller-manager"),
+    _kubernetes("kube-scheduler"),
+    _kubernetes("kubectl", ("version", "--client")),
+    _Target(
+        "kwok",
+        "kwok",
+        "sigs.k8s.io/kwok/cmd/kwok",
+        "-s -w",
+        ("--version",),
+        KWOK_VERSION.lstrip("v"),
     ),
 )
 
@@ -107,12 +158,13 @@ def cache_root() -> Path:
 def cache_key(tools: Path) -> str:
     """Versions plus a hash of the wrapper modules: a changed pin never reuses stale binaries."""
     digest = hashlib.sha256()
-    for module in ("k8s", "helm"):
+    for module in WRAPPER_MODULES:
         for name in ("go.mod", "go.sum"):
             path = tools / module / name
             if path.is_file():
                 digest.update(path.read_bytes())
-    return f"{KUBERNETES_VERSION}-helm{HELM_VERSION}-{digest.hexdigest()[:12]}"
+    versions = f"{KUBERNETES_VERSION}-helm{HELM_VERSION}-kwok{KWOK_VERSION}"
+    return f"{versions}-{digest.hexdigest()[:12]}"
 
 
 def _complete(directory: Path, names: tuple[str, ...] = BINARIES) -> bool:
@@ -207,57 +259,90 @@ def build(
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=destination))
         try:
             _build_one(target, tools, staging, progress)
-            _check_version(target.name, staging / target.name)
+            _check_version(target, staging / target.name)
             (staging / target.name).rename(destination / target.name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     progress(f"binaries ready in {destination} ({time.monotonic() - started:.0f}s)")
 
 
-def _check_version(name: str, binary: Path) -> None:
-    if name != "kube-apiserver":
+def _check_version(target: _Target, binary: Path) -> None:
+    """A binary built without the version ldflags reports v0.0.0-master: refuse it."""
+    if not target.version_args:
         return
-    version = subprocess.run(
-        [str(binary), "--version"], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    if KUBERNETES_VERSION not in version:
-        raise BinariesError(f"kube-apiserver reports {version!r}, expected {KUBERNETES_VERSION}")
+    result = subprocess.run(
+        [str(binary), *target.version_args], capture_output=True, text=True, check=False
+    )
+    version = (result.stdout + result.stderr).strip()
+    if result.returncode != 0 or target.expected_version not in version:
+        raise BinariesError(
+            f"{target.name} reports {version!r} (exit {result.returncode}), "
+            f"expected {target.expected_version}"
+        )
+
+
+def _describe(names: tuple[str, ...]) -> str:
+    pins = [f"Kubernetes {KUBERNETES_VERSION}"]
+    if "helm" in names:
+        pins.append(f"helm {HELM_VERSION}")
+    if "kwok" in names:
+        pins.append(f"KWOK {KWOK_VERSION}")
+    return f"{', '.join(names)} ({', '.join(pins)})"
 
 
 def ensure(progress: Progress = _print, needs: tuple[str, ...] = BINARIES) -> Assets:
-    """Usable binaries (at least ``needs``): from the environment, the cache, or a build."""
+    """Usable binaries (at least ``needs``): from the environment, the cache, or a build.
+
+    Binaries that an ``EXOCCM_KUBE_ASSETS`` / ``KUBEBUILDER_ASSETS`` directory lacks (helm for an
+    envtest directory, the fuller plane's binaries) are built into the cache, and the result is a
+    directory of links combining both.
+    """
+    unknown = sorted(set(needs) - set(FULL_PLANE))
+    if unknown:
+        raise BinariesError(f"unknown binaries {unknown}; known: {', '.join(FULL_PLANE)}")
     found = from_environment()
     if found is not None and _complete(found.directory, needs):
         return found
     tools = tools_dir()
     cached = cache_root() / cache_key(tools)
-    wanted = ("helm",) if found is not None else needs
+    wanted = tuple(
+        name for name in needs if found is None or not _complete(found.directory, (name,))
+    )
     if not _complete(cached, wanted):
         progress(
-            f"building {', '.join(wanted)} (Kubernetes {KUBERNETES_VERSION}, helm {HELM_VERSION}) "
-            f"from the Go module proxy into {cached}; this happens once per machine"
+            f"building {_describe(wanted)} from the Go module proxy into {cached}; "
+            "this happens once per machine"
         )
         build(tools, cached, wanted, progress)
-    if found is None:
+    if found is None or found.directory.resolve() == cached.resolve():
         return Assets(cached)
-    # An envtest-style directory has no helm: combine it with the cached helm.
-    tag = hashlib.sha256(str(found.directory).encode()).hexdigest()[:12]
+    tag = hashlib.sha256(f"{found.directory}\0{cached}".encode()).hexdigest()[:12]
     merged = cache_root() / f"combined-{tag}"
     merged.mkdir(parents=True, exist_ok=True)
-    for name, source in (
-        ("kube-apiserver", found.kube_apiserver),
-        ("etcd", found.etcd),
-        ("helm", cached / "helm"),
-    ):
+    for name in FULL_PLANE:
+        source = found.directory / name
+        if not _complete(found.directory, (name,)):
+            source = cached / name
         link = merged / name
         link.unlink(missing_ok=True)
-        link.symlink_to(source)
+        if _complete(source.parent, (name,)):
+            link.symlink_to(source)
     return Assets(merged)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m exoccm.testing.binaries",
+        description="Build or find the test control plane's binaries and print their directory.",
+    )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="also kube-controller-manager, kube-scheduler, kubectl and KWOK (the fuller plane)",
+    )
+    args = parser.parse_args(argv)
     try:
-        assets = ensure()
+        assets = ensure(needs=FULL_PLANE if args.full else BINARIES)
     except BinariesError as exc:
         _print(f"error: {exc}")
         return 1

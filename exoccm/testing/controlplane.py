@@ -1,10 +1,11 @@
 """A real etcd + kube-apiserver on loopback, for tests and the demo (the envtest approach).
 
 RBAC authorization is on; the admin authenticates with a static token in group
-``system:masters``; ServiceAccount tokens (TokenRequest) are signed with a throwaway key, so tests
-can run exoccm with exactly the rights a ClusterRole grants. Child processes get their own
-process group and die with the parent (``PR_SET_PDEATHSIG``), so an interrupted run leaves no
-stray processes.
+``system:masters``, other identities (the fuller plane's controller manager, scheduler and KWOK)
+with client certificates from the plane's own CA; ServiceAccount tokens (TokenRequest) are signed
+with a throwaway key, so tests can run exoccm with exactly the rights a ClusterRole grants. Child
+processes get their own process group and die with the parent (``PR_SET_PDEATHSIG``), so an
+interrupted run leaves no stray processes.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 
 
 @dataclass
-class _Process:
+class ChildProcess:
+    """A control-plane binary run in its own process group, logging to ``log``."""
+
     name: str
     args: list[str]
     log: Path
@@ -121,8 +124,8 @@ class ControlPlane:
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},{ADMIN_USER},uid-{ADMIN_USER},"system:masters"\n')
         tokens.chmod(0o600)
-        self._etcd = _Process("etcd", self._etcd_args(), self.workdir / "etcd.log")
-        self._apiserver = _Process(
+        self._etcd = ChildProcess("etcd", self._etcd_args(), self.workdir / "etcd.log")
+        self._apiserver = ChildProcess(
             "kube-apiserver", self._apiserver_args(tokens), self.workdir / "kube-apiserver.log"
         )
         self.kubeconfig = self.write_kubeconfig(self.workdir / "kubeconfig", self.admin_token)
@@ -167,6 +170,7 @@ class ControlPlane:
             f"--tls-cert-file={self.pki.serving_cert}",
             f"--tls-private-key-file={self.pki.serving_key}",
             f"--token-auth-file={tokens}",
+            f"--client-ca-file={self.pki.ca_cert}",
             "--authorization-mode=RBAC",
             f"--service-account-issuer=https://127.0.0.1:{self.port}/",
             f"--service-account-key-file={self.pki.sa_key}",
@@ -181,6 +185,18 @@ class ControlPlane:
 
     def write_kubeconfig(self, path: Path, token: str, user: str = "exoccm") -> Path:
         """A kubeconfig for this apiserver authenticating with ``token``."""
+        return self._write_kubeconfig(path, user, {"token": token})
+
+    def identity_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig authenticating as ``user`` in ``groups`` with a fresh client certificate."""
+        pair = pki.client_certificate(self.pki, path.parent, user, groups)
+        credentials = {
+            "client-certificate-data": base64.b64encode(pair.cert.read_bytes()).decode(),
+            "client-key-data": base64.b64encode(pair.key.read_bytes()).decode(),
+        }
+        return self._write_kubeconfig(path, user, credentials)
+
+    def _write_kubeconfig(self, path: Path, user: str, credentials: dict[str, str]) -> Path:
         doc: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -193,7 +209,7 @@ class ControlPlane:
                     },
                 }
             ],
-            "users": [{"name": user, "user": {"token": token}}],
+            "users": [{"name": user, "user": credentials}],
             "contexts": [
                 {"name": "exoccm-local", "context": {"cluster": "exoccm-local", "user": user}}
             ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -12,6 +13,7 @@ from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.resources import NAMESPACES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
+from exoccm.testing.fullplane import FullControlPlane
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,26 @@ def control_plane(
 ) -> Iterator[ControlPlane]:
     """One etcd + kube-apiserver for the whole test session."""
     plane = ControlPlane(kube_assets, workdir=tmp_path_factory.mktemp("control-plane"))
+    plane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def full_control_plane(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FullControlPlane]:
+    """A second etcd + kube-apiserver for the session, with kube-controller-manager,
+    kube-scheduler and KWOK: Deployments make Pods that run on KWOK's Nodes. Started the first
+    time a test asks for it; its own apiserver keeps the controllers away from the other tests'
+    objects on the bare ``control_plane``."""
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    # The first build of the extra binaries takes minutes: let its progress reach the terminal.
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        assets = binaries.ensure(needs=binaries.FULL_PLANE)
+    plane = FullControlPlane(assets, workdir=tmp_path_factory.mktemp("full-control-plane"))
     plane.start()
     try:
         yield plane

@@ -130,6 +130,24 @@ async def test_service_account_needs_rbac_to_list_nodes(
             await client.list(SERVICES.path())
 
 
+async def test_client_certificate_identities_authenticate_as_their_user_and_groups(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    kubeconfig = control_plane.identity_kubeconfig(
+        tmp_path / "alice.kubeconfig", "alice", ("team-a", "team-b")
+    )
+    async with KubeClient(from_kubeconfig(kubeconfig)) as client:
+        review = await client.create(
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+        )
+        user = review["status"]["userInfo"]
+        assert user["username"] == "alice"
+        assert {"team-a", "team-b", "system:authenticated"} <= set(user["groups"])
+        with pytest.raises(ForbiddenError):
+            await client.list(NODES.path())
+
+
 def test_node_helpers_write_status(control_plane: ControlPlane, namespace: str) -> None:
     name = f"node-{namespace}"
     node = create_node(

@@ -89,3 +89,78 @@ def test_what_is_not_needed_is_not_built(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assets = binaries.ensure(progress=pytest.fail, needs=("kube-apiserver", "etcd"))
     assert assets.directory == envtest
+
+
+def test_fuller_plane_binaries_missing_from_the_environment_come_from_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    envtest = tmp_path / "envtest"
+    _fake_bins(envtest, binaries.BINARIES)
+    monkeypatch.setenv("EXOCCM_KUBE_ASSETS", str(envtest))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cached = binaries.cache_root() / binaries.cache_key(binaries.tools_dir())
+    extra = ("kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
+    _fake_bins(cached, extra)  # as if built before: nothing to build now
+    assets = binaries.ensure(progress=pytest.fail, needs=binaries.FULL_PLANE)
+    assert assets.directory != envtest
+    assert assets.kube_apiserver.resolve() == (envtest / "kube-apiserver").resolve()
+    assert assets.helm.resolve() == (envtest / "helm").resolve()
+    assert assets.kubectl.resolve() == (cached / "kubectl").resolve()
+    assert assets.kwok.resolve() == (cached / "kwok").resolve()
+    assert assets.kube_controller_manager.resolve() == (cached / extra[0]).resolve()
+    assert assets.kube_scheduler.resolve() == (cached / extra[1]).resolve()
+
+
+def test_the_bare_set_does_not_build_the_fuller_plane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("EXOCCM_KUBE_ASSETS", raising=False)
+    monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = binaries.cache_root() / binaries.cache_key(binaries.tools_dir())
+    _fake_bins(cached, binaries.BINARIES)
+    assert binaries.ensure(progress=pytest.fail).directory == cached
+    assert not (cached / "kube-controller-manager").exists()
+
+
+def test_cache_directory_with_the_environment_is_not_linked_to_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cached = binaries.cache_root() / binaries.cache_key(binaries.tools_dir())
+    _fake_bins(cached, binaries.FULL_PLANE)
+    (cached / "kubectl").unlink()
+    monkeypatch.setenv("EXOCCM_KUBE_ASSETS", str(cached))
+    _fake_bins(cached, ("kubectl",))
+    assert binaries.ensure(progress=pytest.fail, needs=binaries.FULL_PLANE).directory == cached
+
+
+def test_unknown_binaries_are_refused_by_name() -> None:
+    with pytest.raises(binaries.BinariesError, match="kubelet"):
+        binaries.ensure(progress=pytest.fail, needs=("kube-apiserver", "kubelet"))
+
+
+def test_cache_key_changes_with_the_kwok_wrapper(tmp_path: Path) -> None:
+    for module in binaries.WRAPPER_MODULES:
+        (tmp_path / module).mkdir()
+        (tmp_path / module / "go.mod").write_text("module x\n")
+    before = binaries.cache_key(tmp_path)
+    (tmp_path / "kwok" / "go.mod").write_text("module y\n")
+    assert binaries.cache_key(tmp_path) != before
+    assert f"kwok{binaries.KWOK_VERSION}" in before
+
+
+def _script(path: Path, output: str, code: int = 0) -> Path:
+    path.write_text(f"#!/bin/sh\necho '{output}'\nexit {code}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return path
+
+
+@pytest.mark.parametrize("name", ["kube-controller-manager", "kube-scheduler", "kubectl", "kwok"])
+def test_a_binary_reporting_another_version_is_refused(tmp_path: Path, name: str) -> None:
+    (target,) = [t for t in binaries.TARGETS if t.name == name]
+    wrong = _script(tmp_path / name, "Kubernetes v0.0.0-master+$Format:%H$")
+    with pytest.raises(binaries.BinariesError, match=f"{name} reports"):
+        binaries._check_version(target, wrong)
+    right = _script(tmp_path / f"{name}-ok", f"version {target.expected_version} (linux/amd64)")
+    binaries._check_version(target, right)
