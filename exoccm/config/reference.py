@@ -11,6 +11,8 @@ from typing import Any
 
 from exoccm.config.durations import format_go_duration
 from exoccm.config.settings import Settings
+from exoccm.controllers.registry import CONTROLLERS, ControllerSpec
+from exoccm.rbac import PROCESS, lease_permissions, ordered
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _switches(spec: ControllerSpec) -> tuple[str, str]:
+    """(what else turns ``spec`` on, what turns it off)."""
+    on = f"`EXOSCALE_SKS_AGENT_RUNNERS={spec.sks_agent_runner}`" if spec.sks_agent_runner else ""
+    off = f"cloud-config `{spec.cloud_config_section}.disabled: true`"
+    return on or "-", off if spec.cloud_config_section else "-"
+
+
+def _controllers_section() -> list[str]:
+    lines = [
+        "## Controllers",
+        "",
+        "`EXOCCM_CONTROLLERS` names the controllers to run (the Go CCM's names are accepted "
+        "too): `*` turns on those on by default, `-name` turns one off.",
+        "",
+        "| Controller | With `*` | Also accepted | Also turned on by | Turned off by | What it does |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in CONTROLLERS:
+        aliases = ", ".join(f"`{alias}`" for alias in spec.aliases) or "-"
+        on, off = _switches(spec)
+        default = "on" if spec.on_by_default else "off"
+        cells = (default, aliases, on, off, _cell(spec.summary))
+        lines.append(f"| `{spec.name}` | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "### Kubernetes permissions",
+        "",
+        "What each controller needs (`exoccm doctor` checks them; the chart grants exactly "
+        "these for the controllers it enables):",
+        "",
+        f"- always: {', '.join(f'`{p}`' for p in PROCESS)}",
+        "- with leader election: "
+        + ", ".join(f"`{p}`" for p in lease_permissions("<namespace>", "<lease name>")),
+    ]
+    for spec in CONTROLLERS:
+        needs = ordered(spec.all_permissions)
+        lines.append(f"- `{spec.name}`: {', '.join(f'`{p}`' for p in needs)}")
+    return lines
+
+
 def render_markdown() -> str:
     """The configuration reference page."""
     lines = [
@@ -115,6 +157,7 @@ def render_markdown() -> str:
             description += f" Cloud-config: `{info.cloud_config}`."
         cells = (_cell(info.kind), _cell(info.default), _cell(description))
         lines.append(f"| {names} | {' | '.join(cells)} |")
+    lines += ["", *_controllers_section()]
     lines += [
         "",
         "## Credentials",

@@ -23,7 +23,10 @@ from exoccm.config.loading import (
 )
 from exoccm.config.rules import cross_field_problems
 from exoccm.config.types import (
+    CLOUD_CONFIG_SWITCHES,
+    CONTROLLERS,
     DEFAULT_CONTROLLERS,
+    SKS_AGENT_RUNNERS,
     ApiKey,
     ApiSecret,
     ControllerList,
@@ -129,8 +132,12 @@ class Settings(BaseSettings):
         (),
         env="EXOSCALE_SKS_AGENT_RUNNERS",
         kind="comma list",
-        description="Extra SKS agent tasks; node-csr-validation approves kubelet serving "
-        "certificates (same as adding csr to EXOCCM_CONTROLLERS).",
+        description="Extra SKS agent tasks, as in the Go CCM: "
+        + "; ".join(
+            f"{runner} turns the {name} controller on (same as adding {name} to EXOCCM_CONTROLLERS)"
+            for runner, name in SKS_AGENT_RUNNERS.items()
+        )
+        + ".",
     )
 
     # -- exoccm ----------------------------------------------------------------------------------
@@ -305,8 +312,9 @@ class Settings(BaseSettings):
         ("*",),
         env="EXOCCM_CONTROLLERS",
         kind="comma list",
-        description="Controllers to run, like the Go CCM's --controllers: names from service, node, "
-        "lifecycle, csr; * = every controller on by default (all but csr); -name turns one off "
+        description="Controllers to run, like the Go CCM's --controllers: names from "
+        f"{', '.join(CONTROLLERS)} (see Controllers below); * = every controller on by default "
+        f"({', '.join(c for c in CONTROLLERS if c in DEFAULT_CONTROLLERS)}); -name turns one off "
         "(e.g. *,-service).",
     )
     cloud_config: Path | None = setting(
@@ -385,12 +393,14 @@ class Settings(BaseSettings):
         enabled = set(items - {"*"})
         if "*" in items:
             enabled |= DEFAULT_CONTROLLERS
-        if "node-csr-validation" in self.sks_agent_runners:
-            enabled.add("csr")
-        if self.load_balancer.disabled:
-            disabled.add("service")
-        if self.instances.disabled:
-            disabled |= {"node", "lifecycle"}
+        enabled |= {SKS_AGENT_RUNNERS[runner] for runner in self.sks_agent_runners}
+        sections_off = {
+            "loadBalancer": self.load_balancer.disabled,
+            "instances": self.instances.disabled,
+        }
+        disabled |= {
+            name for name, section in CLOUD_CONFIG_SWITCHES.items() if sections_off[section]
+        }
         return frozenset(enabled - disabled)
 
     @classmethod
