@@ -4,13 +4,14 @@ checks)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from exoccm.app import Application, RunOptions
-from exoccm.config import Settings
+from exoccm.config import Settings, settings_reference
 from exoccm.controllers import registry
 from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.node.runner import NODE_CONTROLLERS, NodeControllers
@@ -25,6 +26,8 @@ KEY = "EXO0123456789abcdef01234567"
 SECRET = "Zz9-verysecret_0123456789abcdefghijklmnopqr"
 BASE = {"EXOSCALE_API_KEY": KEY, "EXOSCALE_API_SECRET": SECRET, "EXOSCALE_API_ZONE": "ch-gva-2"}
 NAMES = [spec.name for spec in registry.CONTROLLERS]
+REPO = Path(__file__).resolve().parents[2]
+CHART_TEMPLATES = REPO / "charts" / "exoccm" / "templates"
 
 
 def load(env: dict[str, str], cloud_config: Path | None = None) -> Settings:
@@ -185,3 +188,63 @@ async def test_factories_build_their_controllers_with_the_enabled_names(kube: Ku
         assert nodes.enabled == {"lifecycle", "csr"}
         assert nodes.initializer is None
         assert nodes.csr is not None
+
+
+# -- the "adding a controller" walkthrough (docs/architecture.md) ---------------------------------
+
+
+def walkthrough() -> str:
+    text = (REPO / "docs" / "architecture.md").read_text()
+    _, found, rest = text.partition("\n## Adding a controller\n")
+    assert found, "docs/architecture.md has no 'Adding a controller' section"
+    return rest.split("\n## ", 1)[0]
+
+
+def test_the_walkthrough_names_files_and_declarations_that_exist() -> None:
+    text = walkthrough()
+    paths = re.findall(r"`((?:exoccm|charts|tests)/[^`]+)`", text)
+    assert len(paths) >= 6
+    for path in paths:
+        assert (REPO / path).exists(), path
+    declared = re.findall(r"`([A-Z][A-Z_]+|[A-Z][a-z][A-Za-z]+)`", text)
+    assert {"CONTROLLERS", "ControllerSpec", "InformerSpec", "Wiring"} <= set(declared)
+    variables = {name for info in settings_reference() for name in info.env}
+    for name in declared:
+        if name.startswith(("EXOCCM_", "EXOSCALE_")):
+            assert name in variables, name
+        else:
+            assert hasattr(registry, name), f"the walkthrough names {name}; the registry lacks it"
+    fields = re.findall(r"\(`([a-z_]+)`\)|in `([a-z_]+)`\)", text)
+    named_fields = {a or b for a, b in fields}
+    assert named_fields == {"aliases", "on_by_default"}
+    assert named_fields <= set(registry.ControllerSpec.__dataclass_fields__)
+    for command in re.findall(r"`(python -m [a-z_.]+)`", text):
+        module = command.removeprefix("python -m ")
+        assert (REPO / (module.replace(".", "/") + ".py")).exists(), command
+
+
+@pytest.mark.parametrize("spec", registry.CONTROLLERS, ids=lambda s: s.name)
+def test_every_registered_controller_is_documented_settable_and_in_the_chart(
+    spec: registry.ControllerSpec,
+) -> None:
+    # Permissions of its own, besides watching.
+    assert {p.verb for p in spec.permissions} - {"list", "watch"}
+    # A settings entry: EXOCCM_CONTROLLERS accepts it and its reference names it.
+    assert load({"EXOCCM_CONTROLLERS": spec.name}).enabled_controllers == {spec.name}
+    page = (REPO / "docs" / "configuration.md").read_text()
+    controllers_row = next(
+        line for line in page.splitlines() if line.startswith("| `EXOCCM_CONTROLLERS`")
+    )
+    assert spec.name in controllers_row
+    # Documented: a row in the controller table and its permissions.
+    assert f"| `{spec.name}` | {'on' if spec.on_by_default else 'off'} |" in page
+    assert f"- `{spec.name}`: " in page
+    # The chart: its rules, and its name in the chart's controller table.
+    assert f'hasKey $on "{spec.name}"' in (CHART_TEMPLATES / "clusterrole.yaml").read_text()
+    helpers = (CHART_TEMPLATES / "_helpers.tpl").read_text()
+    table = helpers.split('define "exoccm.enabledControllers"', 1)[1].split("{{- end -}}")[0]
+    defaults = re.search(r"\$onByDefault := list ([^}]*)", table)
+    assert defaults is not None
+    assert (f'"{spec.name}"' in defaults.group(1)) == spec.on_by_default
+    for alias in spec.aliases:
+        assert f'"{alias}" "{spec.name}"' in table
