@@ -147,6 +147,16 @@ def render_markdown() -> str:
         "Durations take a number of seconds (`30`) or Go syntax (`30s`, `1m30s`, `500ms`).",
         "Empty variables count as unset.",
         "",
+        "Where a setting comes from, first match wins:",
+        "",
+        "1. its environment variable (the first set of its names, in the order listed);",
+        "2. the [cloud-config file](#cloud-config-file) (`--cloud-config`, else "
+        "`EXOCCM_CLOUD_CONFIG`): its `global` keys for the four API settings that name one, its "
+        "`instances` and `loadBalancer` sections;",
+        "3. for `EXOCCM_LEADER_ELECTION_NAMESPACE`: `POD_NAMESPACE`, else the Pod's namespace "
+        "(the in-cluster ServiceAccount's namespace file);",
+        "4. the default below.",
+        "",
         "| Variable | Type | Default | Description |",
         "|---|---|---|---|",
     ]
@@ -171,11 +181,26 @@ def render_markdown() -> str:
         "",
         "## Cloud-config file",
         "",
-        "`EXOCCM_CLOUD_CONFIG` names the Go CCM's cloud-config YAML (its `--cloud-config`). Same "
-        "keys, same meaning; unknown keys are ignored. Environment variables win over its "
-        "`global` section.",
+        "`EXOCCM_CLOUD_CONFIG` names the Go CCM's cloud-config YAML (its `--cloud-config`; "
+        "`exoccm run --cloud-config` wins over the variable). Same keys, same meaning. Unknown "
+        "keys are ignored, as in the Go CCM, but each is named in a start-up warning with its "
+        "path and the key it probably meant (`loadbalancer` for `loadBalancer`). Environment "
+        "variables win over its `global` section.",
         "",
         _CLOUD_CONFIG_EXAMPLE,
+        "## Start-up warnings",
+        "",
+        "Valid but suspicious settings do not stop exoccm: it logs a `configuration_warning` "
+        "for each, and `exoccm doctor` lists them under its configuration check:",
+        "",
+        "- a cloud-config key exoccm does not read (see above);",
+        "- an API key that does not look like an Exoscale key (`EXO` and 24 lowercase letters "
+        "or digits): a copying mistake, or key and secret swapped. The key is never quoted;",
+        "- a credentials file every user of the machine may write to (anyone there could "
+        "replace the key exoccm signs with): remove the write permission for others;",
+        "- `EXOSCALE_API_KEY` and `EXOSCALE_API_SECRET` set together with "
+        "`EXOSCALE_API_CREDENTIALS_FILE`, which is then ignored;",
+        "- a zone this release does not know (it is used anyway).",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
 
