@@ -248,3 +248,6 @@ def test_every_registered_controller_is_documented_settable_and_in_the_chart(
     assert (f'"{spec.name}"' in defaults.group(1)) == spec.on_by_default
     for alias in spec.aliases:
         assert f'"{alias}" "{spec.name}"' in table
+    values = (REPO / "charts" / "exoccm" / "values.yaml").read_text()
+    documented = values.split("# -- Controllers to run", 1)[1].split("\ncontrollers:", 1)[0]
+    assert spec.name in documented, "charts/exoccm/values.yaml's controllers comment"
