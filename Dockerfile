@@ -41,7 +41,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-default-groups --no-editable --no-install-project
 
 # Then exoccm itself, installed as a wheel (--no-editable): /app/.venv does not need /src.
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY exoccm ./exoccm
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-default-groups --no-editable
@@ -49,6 +49,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 
 FROM ${PYTHON_IMAGE}
 
+# The package version (pyproject.toml), which release builds pass; a test keeps the default equal.
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="exoccm" \

@@ -27,31 +27,20 @@ import structlog
 
 from exoccm import __version__
 from exoccm.config import Settings
+from exoccm.controllers import registry
 from exoccm.controllers.inventory import Inventories
-from exoccm.controllers.node.csr import project_csr
-from exoccm.controllers.node.runner import NodeControllerConfig, NodeControllers
-from exoccm.controllers.projections import project_node, project_service
-from exoccm.controllers.service.controller import ServiceControllerConfig, ServiceReconciler
-from exoccm.controllers.service.runner import ServiceController
 from exoccm.engine.informer import Informer
 from exoccm.engine.leader import LeaderElectionConfig, LeaderElector, LeadershipLostError
 from exoccm.engine.reflector import ReflectorOptions
-from exoccm.engine.transform import Transform
 from exoccm.exoscale import ExoscaleClients
-from exoccm.exoscale.endpoints import reachable_zones
 from exoccm.kube import config as kubeconfig
 from exoccm.kube.client import KubeClient
-from exoccm.kube.events import EventRecorder
-from exoccm.kube.resources import CSRS, NAMESPACES, NODES, SERVICES, Resource
+from exoccm.kube.resources import NAMESPACES
 from exoccm.observability.server import HealthChecks, HttpServer
 
 log = structlog.get_logger(__name__)
 
 USER_AGENT = f"exoccm/{__version__}"
-#: Nodes are listed 100 per page (client-go: 500): a raw Node decodes to ~50 KB of dicts, and the
-#: smaller the page, the lower the transient peak of a list and the heap fragmentation it leaves
-#: behind (5,000 Nodes: ~30 MB less RSS; see docs/performance.md).
-NODE_LIST_PAGE_SIZE = 100
 LeaderWork = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -95,15 +84,11 @@ class Application:
             log.info("shutdown_requested")
         self.stopping.set()
 
-    def _informer(
-        self,
-        kube: KubeClient,
-        resource: Resource,
-        transform: Transform,
-        name: str,
-        options: ReflectorOptions | None = None,
-    ) -> Informer:
-        informer = Informer(kube, resource, transform=transform, name=name, options=options)
+    def _informer(self, kube: KubeClient, spec: registry.InformerSpec) -> Informer:
+        options = ReflectorOptions(page_size=spec.page_size) if spec.page_size else None
+        informer = Informer(
+            kube, spec.resource, transform=spec.projection, name=spec.name, options=options
+        )
         self.informers.append(informer)
         return informer
 
@@ -148,60 +133,20 @@ class Application:
                 await server.stop()
 
     def _build(self, kube: KubeClient, clients: ExoscaleClients, cluster: str) -> list[LeaderWork]:
-        settings = self.settings
-        assert settings.zone is not None
-        inventories = Inventories(clients.zone)
-        nodes = self._informer(
-            kube, NODES, project_node, "nodes", ReflectorOptions(page_size=NODE_LIST_PAGE_SIZE)
+        """The informers and controllers of the enabled controllers, from the registry."""
+        enabled = self.settings.enabled_controllers
+        wiring = registry.Wiring(
+            settings=self.settings,
+            kube=kube,
+            inventories=Inventories(clients.zone),
+            informers={spec: self._informer(kube, spec) for spec in registry.informers_of(enabled)},
+            cluster_id=cluster,
+            identity=self.options.identity,
         )
         work: list[LeaderWork] = []
-        if "service" in settings.enabled_controllers:
-            services = self._informer(kube, SERVICES, project_service, "services")
-            reconciler = ServiceReconciler(
-                kube=kube,
-                services=services,
-                nodes=nodes,
-                inventories=inventories,
-                recorder=EventRecorder(kube, "service-controller", host=self.options.identity),
-                config=ServiceControllerConfig(
-                    default_zone=settings.zone,
-                    known_zones=reachable_zones(settings.zone, settings.api_endpoint),
-                    cluster_id=cluster,
-                    drift_period=settings.drift_period,
-                    existing_nlb_namespaces=settings.existing_nlb_namespace_set,
-                    orphan_delete_limit=settings.orphan_delete_limit,
-                    orphan_max_share=settings.orphan_max_share,
-                    event_object={
-                        "kind": "Lease",
-                        "apiVersion": "coordination.k8s.io/v1",
-                        "metadata": {
-                            "namespace": settings.leader_election_namespace,
-                            "name": settings.leader_election_name,
-                        },
-                    },
-                ),
-            )
-            controller = ServiceController(
-                reconciler,
-                workers=settings.service_workers,
-                drift_period=settings.drift_period,
-                resync_period=settings.resync_period,
-            )
-            work.append(self._until_stopped(controller.run, controller.stop))
-        node_config = NodeControllerConfig.from_settings(settings)
-        if node_config.enabled:
-            csrs = None
-            if "csr" in node_config.enabled:
-                csrs = self._informer(kube, CSRS, project_csr, "csrs")
-            node_controllers = NodeControllers(
-                kube=kube,
-                nodes=nodes,
-                csrs=csrs,
-                inventories=inventories,
-                recorder=EventRecorder(kube, "cloud-node-controller", host=self.options.identity),
-                config=node_config,
-            )
-            work.append(self._until_stopped(node_controllers.run, node_controllers.stop))
+        for factory, names in registry.factories_of(enabled):
+            built = factory(wiring, names)
+            work.append(self._until_stopped(built.run, built.stop))
         return work
 
     def _until_stopped(self, run: LeaderWork, stop: Callable[[], None]) -> LeaderWork:

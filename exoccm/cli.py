@@ -19,8 +19,13 @@ from the instances they run on. Configured by environment variables (see `exoccm
 """
 
 
+def version_text() -> str:
+    """What ``exoccm version`` and ``exoccm --version`` print."""
+    return f"exoccm {__version__}"
+
+
 def _cmd_version(_: argparse.Namespace) -> int:
-    print(f"exoccm {__version__}")
+    print(version_text())
     return 0
 
 
@@ -70,6 +75,9 @@ def _cluster_flags(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="exoccm", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=version_text(), help="print the exoccm version"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     add_run_cli(sub, _cluster_flags)

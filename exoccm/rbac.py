@@ -1,77 +1,56 @@
-"""The Kubernetes permissions exoccm uses, per controller: what ``exoccm doctor`` checks.
+"""The Kubernetes permissions exoccm needs: what ``exoccm doctor`` checks.
 
-Keep in step with ``charts/exoccm/templates/clusterrole.yaml`` and ``role.yaml``.
+Each controller declares its own in :mod:`exoccm.controllers.registry`; the process adds reading
+the ``kube-system`` namespace (its UID is the default cluster id) and, with leader election, its
+Lease. The chart's ClusterRole and Role are tested against :func:`required`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+
+from exoccm.controllers.registry import permissions_of
+from exoccm.kube.permissions import Permission, permissions
+from exoccm.kube.resources import LEASES, NAMESPACES
+
+__all__ = ["PROCESS", "Permission", "lease_permissions", "ordered", "required"]
+
+#: Whatever controllers run.
+PROCESS = permissions("get", NAMESPACES, name="kube-system")
+# Listed per object, in this verb order: kubectl's and the chart's order.
+_VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete", "approve")
 
 
-@dataclass(frozen=True)
-class Permission:
-    verb: str
-    resource: str
-    group: str = ""
-    subresource: str = ""
-    namespace: str = ""
-    name: str = ""
-
-    def __str__(self) -> str:
-        what = self.resource + (f"/{self.subresource}" if self.subresource else "")
-        if self.group:
-            what += f".{self.group}"
-        where = f" in namespace {self.namespace}" if self.namespace else ""
-        named = f" named {self.name}" if self.name else ""
-        return f"{self.verb} {what}{named}{where}"
+def lease_permissions(namespace: str, name: str) -> tuple[Permission, ...]:
+    # create cannot be limited to a name: the object does not exist yet.
+    return (
+        *permissions("create", LEASES, namespace=namespace),
+        *permissions("get update", LEASES, namespace=namespace, name=name),
+    )
 
 
-def _all(verbs: str, resource: str, **kwargs: str) -> list[Permission]:
-    return [Permission(verb, resource, **kwargs) for verb in verbs.split()]
-
-
-COMMON = [
-    *_all("get list watch", "nodes"),
-    *_all("create patch", "events"),
-    Permission("get", "namespaces", name="kube-system"),
-]
-SERVICE = [
-    *_all("get list watch patch", "services"),
-    Permission("patch", "services", subresource="status"),
-]
-NODE = [Permission("patch", "nodes"), Permission("patch", "nodes", subresource="status")]
-LIFECYCLE = [Permission("delete", "nodes"), Permission("patch", "nodes")]
-CSR = [
-    *_all("get list watch", "certificatesigningrequests", group="certificates.k8s.io"),
-    Permission(
-        "update", "certificatesigningrequests", group="certificates.k8s.io", subresource="approval"
-    ),
-    Permission(
-        "approve", "signers", group="certificates.k8s.io", name="kubernetes.io/kubelet-serving"
-    ),
-]
-
-
-def lease_permissions(namespace: str, name: str) -> list[Permission]:
-    group = "coordination.k8s.io"
-    return [
-        Permission("create", "leases", group=group, namespace=namespace),
-        Permission("get", "leases", group=group, namespace=namespace, name=name),
-        Permission("update", "leases", group=group, namespace=namespace, name=name),
-    ]
-
-
-def required(controllers: frozenset[str], lease: tuple[str, str] | None) -> list[Permission]:
+def required(controllers: Iterable[str], lease: tuple[str, str] | None) -> list[Permission]:
     """Every permission the enabled controllers (and leader election on ``lease``) need."""
-    needed = list(COMMON)
-    for controller, permissions in (
-        ("service", SERVICE),
-        ("node", NODE),
-        ("lifecycle", LIFECYCLE),
-        ("csr", CSR),
-    ):
-        if controller in controllers:
-            needed += permissions
+    needed = [*PROCESS, *permissions_of(controllers)]
     if lease is not None:
         needed += lease_permissions(*lease)
-    return list(dict.fromkeys(needed))
+    return ordered(needed)
+
+
+def ordered(found: Iterable[Permission]) -> list[Permission]:
+    """``found`` without repeats, grouped by object (in order of first appearance), each
+    object's verbs in the usual order (get, list, watch, create, update, patch, delete)."""
+    unique = list(dict.fromkeys(found))
+    objects: dict[tuple[str, ...], int] = {}
+    for p in unique:
+        objects.setdefault(_object_of(p), len(objects))
+
+    def order(p: Permission) -> tuple[int, int]:
+        rank = _VERB_ORDER.index(p.verb) if p.verb in _VERB_ORDER else len(_VERB_ORDER)
+        return objects[_object_of(p)], rank
+
+    return sorted(unique, key=order)
+
+
+def _object_of(p: Permission) -> tuple[str, ...]:
+    return (p.group, p.resource, p.subresource, p.namespace, p.name)

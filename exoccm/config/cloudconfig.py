@@ -20,13 +20,17 @@ Same keys and meaning as the Go CCM::
     loadBalancer:
       disabled: false           # no service controller
 
-Unknown keys are ignored, as in the Go CCM.
+Unknown keys are ignored, as in the Go CCM, but named in a warning (a typo such as
+``loadbalancer:`` would otherwise silently leave the default in force).
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
+import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -152,21 +156,31 @@ GLOBAL_KEYS = {
 _SECRET_KEYS = {"apiKey", "apiSecret"}
 
 
-def load_cloud_config(path: Path) -> tuple[CloudConfig | None, list[str]]:
-    """Read and validate a cloud-config file: the config, or ``None`` and every problem found."""
+@dataclass(frozen=True)
+class LoadedCloudConfig:
+    """A cloud-config file read: the config (None if it is unusable), every problem that makes
+    it unusable, and a warning per key exoccm does not read."""
+
+    config: CloudConfig | None
+    problems: list[str]
+    unknown_keys: tuple[str, ...] = ()
+
+
+def load_cloud_config(path: Path) -> LoadedCloudConfig:
+    """Read and validate a cloud-config file."""
     label = f"cloud-config {str(path)!r}"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [f"EXOCCM_CLOUD_CONFIG: cannot read {label}: {reason or exc}"]
+        return LoadedCloudConfig(
+            None, [f"EXOCCM_CLOUD_CONFIG: cannot read {label}: {reason or exc}"]
+        )
     return parse_cloud_config(text, source=label)
 
 
-def parse_cloud_config(
-    text: str, *, source: str = "cloud-config"
-) -> tuple[CloudConfig | None, list[str]]:
-    """Validate cloud-config YAML ``text``; ``source`` names it in problems."""
+def parse_cloud_config(text: str, *, source: str = "cloud-config") -> LoadedCloudConfig:
+    """Validate cloud-config YAML ``text``; ``source`` names it in problems and warnings."""
     try:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -174,15 +188,68 @@ def parse_cloud_config(
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
         # The problem text, not the offending line: the file may hold a secret.
         problem = getattr(exc, "problem", None) or "syntax error"
-        return None, [f"{source}: invalid YAML{where}: {problem}"]
+        return LoadedCloudConfig(None, [f"{source}: invalid YAML{where}: {problem}"])
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        return None, [f"{source}: expected a mapping with global/instances/loadBalancer sections"]
+        return LoadedCloudConfig(
+            None, [f"{source}: expected a mapping with global/instances/loadBalancer sections"]
+        )
+    unknown = tuple(f"{source}: {note}" for note in unknown_keys(CloudConfig, data))
     try:
-        return CloudConfig.model_validate(data), []
+        return LoadedCloudConfig(CloudConfig.model_validate(data), [], unknown)
     except ValidationError as exc:
-        return None, [_describe(error, source) for error in exc.errors(include_url=False)]
+        problems = [_describe(error, source) for error in exc.errors(include_url=False)]
+        return LoadedCloudConfig(None, problems, unknown)
+
+
+def unknown_keys(model: type[BaseModel], data: dict[Any, Any], path: str = "") -> list[str]:
+    """A note for every key of ``data`` (YAML read for ``model``) that exoccm does not read,
+    naming its path and, when one is close, the key it probably meant. Values are never shown:
+    a misspelt key may hold a secret."""
+    documented = [field.alias or name for name, field in model.model_fields.items()]
+    read = dict(model.model_fields)
+    read |= {field.alias: field for field in model.model_fields.values() if field.alias}
+    notes = []
+    for key, value in data.items():
+        where = f"{path}.{key}" if path else str(key)
+        field = read.get(str(key)) if isinstance(key, str) else None
+        if field is None:
+            note = f"unknown key {where} is ignored"
+            meant = _closest(str(key), documented)
+            if meant:
+                note += f"; did you mean {f'{path}.{meant}' if path else meant}?"
+            notes.append(note)
+            continue
+        for inner, item, item_path in _nested(field.annotation, value, where):
+            notes += unknown_keys(inner, item, item_path)
+    return notes
+
+
+def _closest(key: str, documented: list[str]) -> str | None:
+    same = [name for name in documented if name.lower() == key.lower()]
+    if same:
+        return same[0]
+    close = difflib.get_close_matches(key, documented, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _nested(
+    annotation: Any, value: Any, where: str
+) -> list[tuple[type[BaseModel], dict[Any, Any], str]]:
+    """The mappings inside ``value`` that a model field of type ``annotation`` reads."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [(annotation, value, where)] if isinstance(value, dict) else []
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is tuple and args and isinstance(value, list):
+        inner = args[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            return [
+                (inner, item, f"{where}[{index}]")
+                for index, item in enumerate(value)
+                if isinstance(item, dict)
+            ]
+    return []
 
 
 def _describe(error: Any, source: str) -> str:

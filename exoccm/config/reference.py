@@ -11,6 +11,8 @@ from typing import Any
 
 from exoccm.config.durations import format_go_duration
 from exoccm.config.settings import Settings
+from exoccm.controllers.registry import CONTROLLERS, ControllerSpec
+from exoccm.rbac import PROCESS, lease_permissions, ordered
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,46 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _switches(spec: ControllerSpec) -> tuple[str, str]:
+    """(what else turns ``spec`` on, what turns it off)."""
+    on = f"`EXOSCALE_SKS_AGENT_RUNNERS={spec.sks_agent_runner}`" if spec.sks_agent_runner else ""
+    off = f"cloud-config `{spec.cloud_config_section}.disabled: true`"
+    return on or "-", off if spec.cloud_config_section else "-"
+
+
+def _controllers_section() -> list[str]:
+    lines = [
+        "## Controllers",
+        "",
+        "`EXOCCM_CONTROLLERS` names the controllers to run (the Go CCM's names are accepted "
+        "too): `*` turns on those on by default, `-name` turns one off.",
+        "",
+        "| Controller | With `*` | Also accepted | Also turned on by | Turned off by | What it does |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in CONTROLLERS:
+        aliases = ", ".join(f"`{alias}`" for alias in spec.aliases) or "-"
+        on, off = _switches(spec)
+        default = "on" if spec.on_by_default else "off"
+        cells = (default, aliases, on, off, _cell(spec.summary))
+        lines.append(f"| `{spec.name}` | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "### Kubernetes permissions",
+        "",
+        "What each controller needs (`exoccm doctor` checks them; the chart grants exactly "
+        "these for the controllers it enables):",
+        "",
+        f"- always: {', '.join(f'`{p}`' for p in PROCESS)}",
+        "- with leader election: "
+        + ", ".join(f"`{p}`" for p in lease_permissions("<namespace>", "<lease name>")),
+    ]
+    for spec in CONTROLLERS:
+        needs = ordered(spec.all_permissions)
+        lines.append(f"- `{spec.name}`: {', '.join(f'`{p}`' for p in needs)}")
+    return lines
+
+
 def render_markdown() -> str:
     """The configuration reference page."""
     lines = [
@@ -105,6 +147,16 @@ def render_markdown() -> str:
         "Durations take a number of seconds (`30`) or Go syntax (`30s`, `1m30s`, `500ms`).",
         "Empty variables count as unset.",
         "",
+        "Where a setting comes from, first match wins:",
+        "",
+        "1. its environment variable (the first set of its names, in the order listed);",
+        "2. the [cloud-config file](#cloud-config-file) (`--cloud-config`, else "
+        "`EXOCCM_CLOUD_CONFIG`): its `global` keys for the four API settings that name one, its "
+        "`instances` and `loadBalancer` sections;",
+        "3. for `EXOCCM_LEADER_ELECTION_NAMESPACE`: `POD_NAMESPACE`, else the Pod's namespace "
+        "(the in-cluster ServiceAccount's namespace file);",
+        "4. the default below.",
+        "",
         "| Variable | Type | Default | Description |",
         "|---|---|---|---|",
     ]
@@ -115,6 +167,7 @@ def render_markdown() -> str:
             description += f" Cloud-config: `{info.cloud_config}`."
         cells = (_cell(info.kind), _cell(info.default), _cell(description))
         lines.append(f"| {names} | {' | '.join(cells)} |")
+    lines += ["", *_controllers_section()]
     lines += [
         "",
         "## Credentials",
@@ -128,11 +181,26 @@ def render_markdown() -> str:
         "",
         "## Cloud-config file",
         "",
-        "`EXOCCM_CLOUD_CONFIG` names the Go CCM's cloud-config YAML (its `--cloud-config`). Same "
-        "keys, same meaning; unknown keys are ignored. Environment variables win over its "
-        "`global` section.",
+        "`EXOCCM_CLOUD_CONFIG` names the Go CCM's cloud-config YAML (its `--cloud-config`; "
+        "`exoccm run --cloud-config` wins over the variable). Same keys, same meaning. Unknown "
+        "keys are ignored, as in the Go CCM, but each is named in a start-up warning with its "
+        "path and the key it probably meant (`loadbalancer` for `loadBalancer`). Environment "
+        "variables win over its `global` section.",
         "",
         _CLOUD_CONFIG_EXAMPLE,
+        "## Start-up warnings",
+        "",
+        "Valid but suspicious settings do not stop exoccm: it logs a `configuration_warning` "
+        "for each, and `exoccm doctor` lists them under its configuration check:",
+        "",
+        "- a cloud-config key exoccm does not read (see above);",
+        "- an API key that does not look like an Exoscale key (`EXO` and 24 lowercase letters "
+        "or digits): a copying mistake, or key and secret swapped. The key is never quoted;",
+        "- a credentials file every user of the machine may write to (anyone there could "
+        "replace the key exoccm signs with): remove the write permission for others;",
+        "- `EXOSCALE_API_KEY` and `EXOSCALE_API_SECRET` set together with "
+        "`EXOSCALE_API_CREDENTIALS_FILE`, which is then ignored;",
+        "- a zone this release does not know (it is used anyway).",
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
 

@@ -1,9 +1,11 @@
 """exoccm's settings: the Go CCM's ``EXOSCALE_*`` variables plus ``EXOCCM_*`` for its own.
 
 Every field carries its environment variable name(s), a description and a kind, so the
-configuration reference is generated from this class (:mod:`exoccm.config.reference`). Load with
-:meth:`Settings.from_environment`, which also reads the cloud-config file and reports every
-problem at once (:mod:`exoccm.config.loading`).
+configuration reference is generated from this class (:mod:`exoccm.config.reference`). The
+environment, the cloud-config file and the Pod's namespace are pydantic-settings sources, in
+that order of precedence (:mod:`exoccm.config.sources`). Load with
+:meth:`Settings.from_environment`, which reports every problem at once
+(:mod:`exoccm.config.loading`).
 """
 
 from __future__ import annotations
@@ -11,19 +13,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_serializer, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, Field, ValidationInfo, field_serializer, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from exoccm.config.cloudconfig import InstancesConfig, LoadBalancerConfig
-from exoccm.config.loading import (
-    IN_CLUSTER_NAMESPACE_FILE,
-    SKIP_CROSS_FIELD_RULES,
-    default_namespace,
-    load_settings,
-)
+from exoccm.config.loading import DEFER_CROSS_FIELD_RULES, validated
 from exoccm.config.rules import cross_field_problems
+from exoccm.config.sources import IN_CLUSTER_NAMESPACE_FILE, settings_sources
+from exoccm.config.startup_warnings import startup_warnings
 from exoccm.config.types import (
+    CLOUD_CONFIG_SWITCHES,
+    CONTROLLERS,
     DEFAULT_CONTROLLERS,
+    SKS_AGENT_RUNNERS,
     ApiKey,
     ApiSecret,
     ControllerList,
@@ -43,7 +50,6 @@ from exoccm.config.types import (
     setting,
 )
 from exoccm.exoscale.credentials import mask_key
-from exoccm.exoscale.endpoints import KNOWN_ZONES
 
 
 class Settings(BaseSettings):
@@ -63,16 +69,21 @@ class Settings(BaseSettings):
     @classmethod
     def settings_customise_sources(
         cls,
-        settings_cls: type[BaseSettings],  # noqa: ARG003
+        settings_cls: type[BaseSettings],
         init_settings: PydanticBaseSettingsSource,
         env_settings: PydanticBaseSettingsSource,  # noqa: ARG003
         dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003
         file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # from_environment reads the variables itself (aliases, precedence over the
-        # cloud-config, one report of every problem): the process environment must not be read
-        # a second time behind its back.
-        return (init_settings,)
+        # Arguments, then the process environment, the cloud-config file and the Pod's
+        # namespace (exoccm.config.sources); from_environment uses the same sources.
+        flag = None
+        if isinstance(init_settings, InitSettingsSource):
+            flag = init_settings.init_kwargs.get("cloud_config")
+        return (
+            init_settings,
+            *settings_sources(settings_cls, os.environ, Path(flag) if flag else None),
+        )
 
     # -- Exoscale API access (the Go CCM's variables) --------------------------------------------
     api_key: ApiKey | None = setting(
@@ -129,8 +140,12 @@ class Settings(BaseSettings):
         (),
         env="EXOSCALE_SKS_AGENT_RUNNERS",
         kind="comma list",
-        description="Extra SKS agent tasks; node-csr-validation approves kubelet serving "
-        "certificates (same as adding csr to EXOCCM_CONTROLLERS).",
+        description="Extra SKS agent tasks, as in the Go CCM: "
+        + "; ".join(
+            f"{runner} turns the {name} controller on (same as adding {name} to EXOCCM_CONTROLLERS)"
+            for runner, name in SKS_AGENT_RUNNERS.items()
+        )
+        + ".",
     )
 
     # -- exoccm ----------------------------------------------------------------------------------
@@ -245,7 +260,7 @@ class Settings(BaseSettings):
         description="Elect a leader through a Lease; only the leader changes anything.",
     )
     leader_election_namespace: NamespaceName = setting(
-        default_namespace,
+        "kube-system",
         env="EXOCCM_LEADER_ELECTION_NAMESPACE",
         kind="string",
         default_text="POD_NAMESPACE, else the in-cluster namespace, else kube-system",
@@ -305,8 +320,9 @@ class Settings(BaseSettings):
         ("*",),
         env="EXOCCM_CONTROLLERS",
         kind="comma list",
-        description="Controllers to run, like the Go CCM's --controllers: names from service, node, "
-        "lifecycle, csr; * = every controller on by default (all but csr); -name turns one off "
+        description="Controllers to run, like the Go CCM's --controllers: names from "
+        f"{', '.join(CONTROLLERS)} (see Controllers below); * = every controller on by default "
+        f"({', '.join(c for c in CONTROLLERS if c in DEFAULT_CONTROLLERS)}); -name turns one off "
         "(e.g. *,-service).",
     )
     cloud_config: Path | None = setting(
@@ -328,6 +344,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("load_balancer"),
         description="cloud-config loadBalancer section: disabled.",
     )
+    cloud_config_unknown_keys: tuple[str, ...] = Field(
+        default=(),
+        validation_alias=AliasChoices("cloud_config_unknown_keys"),
+        exclude=True,
+        description="A note per cloud-config key exoccm does not read (a start-up warning).",
+    )
 
     @field_serializer("api_key")
     def _masked_key(self, value: str | None) -> str | None:
@@ -335,10 +357,9 @@ class Settings(BaseSettings):
         return None if value is None else mask_key(value)
 
     @model_validator(mode="after")
-    def _cross_field_rules(self) -> Settings:
-        # from_environment reports these itself, together with the field errors.
-        if SKIP_CROSS_FIELD_RULES.get():
-            return self
+    def _cross_field_rules(self, info: ValidationInfo) -> Settings:
+        if info.context == DEFER_CROSS_FIELD_RULES:
+            return self  # the caller reports them, together with the field errors
         problems = self.cross_field_problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -359,18 +380,7 @@ class Settings(BaseSettings):
 
     def warnings(self) -> list[str]:
         """Valid but noteworthy configuration (log these once logging is set up)."""
-        notes = []
-        if self.zone is not None and self.zone not in KNOWN_ZONES:
-            notes.append(
-                f"EXOSCALE_API_ZONE {self.zone!r} is not one of the zones known to this release "
-                f"({', '.join(sorted(KNOWN_ZONES))}); continuing"
-            )
-        if self.has_static_credentials and self.api_credentials_file is not None:
-            notes.append(
-                "EXOSCALE_API_KEY and EXOSCALE_API_SECRET are set, so "
-                "EXOSCALE_API_CREDENTIALS_FILE is ignored"
-            )
-        return notes
+        return startup_warnings(self)
 
     @property
     def has_static_credentials(self) -> bool:
@@ -385,12 +395,14 @@ class Settings(BaseSettings):
         enabled = set(items - {"*"})
         if "*" in items:
             enabled |= DEFAULT_CONTROLLERS
-        if "node-csr-validation" in self.sks_agent_runners:
-            enabled.add("csr")
-        if self.load_balancer.disabled:
-            disabled.add("service")
-        if self.instances.disabled:
-            disabled |= {"node", "lifecycle"}
+        enabled |= {SKS_AGENT_RUNNERS[runner] for runner in self.sks_agent_runners}
+        sections_off = {
+            "loadBalancer": self.load_balancer.disabled,
+            "instances": self.instances.disabled,
+        }
+        disabled |= {
+            name for name, section in CLOUD_CONFIG_SWITCHES.items() if sections_off[section]
+        }
         return frozenset(enabled - disabled)
 
     @classmethod
@@ -407,9 +419,5 @@ class Settings(BaseSettings):
         over its ``global`` section. Raises :class:`~exoccm.config.loading.ConfigError` listing
         every problem, each with the variable's name.
         """
-        return load_settings(
-            cls,
-            dict(os.environ) if environ is None else dict(environ),
-            cloud_config_path,
-            namespace_file,
-        )
+        environ = dict(os.environ) if environ is None else dict(environ)
+        return validated(cls, settings_sources(cls, environ, cloud_config_path, namespace_file))

@@ -12,13 +12,19 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import NoDecode
 
 from exoccm.config.durations import parse_go_duration
+from exoccm.controllers.registry import CONTROLLERS as REGISTERED
 from exoccm.exoscale.endpoints import ENVIRONMENT_PATTERN, endpoint_problem, zone_problem
 
-CONTROLLERS = ("service", "node", "lifecycle", "csr")
-DEFAULT_CONTROLLERS = frozenset({"service", "node", "lifecycle"})
-# The Go CCM's --controllers names, accepted for familiarity.
-CONTROLLER_ALIASES = {"cloud-node": "node", "cloud-node-lifecycle": "lifecycle"}
-SKS_AGENT_RUNNERS = ("node-csr-validation",)
+# From the controller registry: names, what * turns on, the Go CCM's names, the SKS runners.
+CONTROLLERS = tuple(spec.name for spec in REGISTERED)
+DEFAULT_CONTROLLERS = frozenset(spec.name for spec in REGISTERED if spec.on_by_default)
+CONTROLLER_ALIASES = {alias: spec.name for spec in REGISTERED for alias in spec.aliases}
+SKS_AGENT_RUNNERS = {
+    spec.sks_agent_runner: spec.name for spec in REGISTERED if spec.sks_agent_runner
+}
+CLOUD_CONFIG_SWITCHES = {
+    spec.name: spec.cloud_config_section for spec in REGISTERED if spec.cloud_config_section
+}
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -107,8 +113,8 @@ def _runners(value: tuple[str, ...]) -> tuple[str, ...]:
     unknown = [runner for runner in value if runner not in SKS_AGENT_RUNNERS]
     if unknown:
         raise ValueError(
-            f"unknown runner(s) {', '.join(map(repr, unknown))}; the only runner is "
-            "node-csr-validation"
+            f"unknown runner(s) {', '.join(map(repr, unknown))}; known: "
+            f"{', '.join(SKS_AGENT_RUNNERS)}"
         )
     return value
 

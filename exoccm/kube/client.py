@@ -7,18 +7,18 @@ timeout. Watches are streamed line by line by :meth:`KubeClient.stream_lines`.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
 import httpx
 import orjson
 
 from exoccm import __version__
-from exoccm.kube.config import ExecPlugin, KubeConfig, KubeConfigError
+from exoccm.kube.config import KubeConfig, KubeConfigError, run_exec_plugin
 from exoccm.kube.errors import KubeConnectionError, from_status
 
 PatchType = Literal["merge", "strategic", "json", "apply"]
@@ -33,18 +33,26 @@ TOKEN_FILE_REFRESH = 60.0
 
 
 class _TokenAuth(httpx.Auth):
-    """Bearer token from a static value, a rotating file, or an exec plugin."""
+    """Bearer token from a static value, a rotating file, or an exec plugin (async only: the
+    plugin runs as a subprocess while the event loop keeps serving)."""
 
     def __init__(self, config: KubeConfig):
         self._config = config
         self._token = config.token
         self._loaded_at = 0.0
         self._expires_at: float | None = None
+        # One plugin run at a time: requests that need a token meanwhile wait for its answer.
+        self._exec_lock = anyio.Lock()
 
     def __repr__(self) -> str:
         return "<_TokenAuth>"
 
-    def _current(self) -> str | None:
+    def _exec_token_stale(self) -> bool:
+        return self._token is None or (
+            self._expires_at is not None and time.monotonic() >= self._expires_at
+        )
+
+    async def _current(self) -> str | None:
         now = time.monotonic()
         if self._config.token_file is not None and now - self._loaded_at > TOKEN_FILE_REFRESH:
             try:
@@ -55,10 +63,11 @@ class _TokenAuth(httpx.Auth):
                         f"cannot read token file {self._config.token_file}: {exc}"
                     ) from exc
             self._loaded_at = now
-        elif self._config.exec_plugin is not None and (
-            self._token is None or (self._expires_at is not None and now >= self._expires_at)
-        ):
-            self._token, self._expires_at = _run_exec_plugin(self._config.exec_plugin)
+        elif self._config.exec_plugin is not None and self._exec_token_stale():
+            async with self._exec_lock:
+                if self._exec_token_stale():  # not renewed while this request waited
+                    credential = await run_exec_plugin(self._config.exec_plugin)
+                    self._token, self._expires_at = credential.token, credential.expires_at
         return self._token
 
     def invalidate(self) -> None:
@@ -67,42 +76,19 @@ class _TokenAuth(httpx.Auth):
         if self._config.exec_plugin is not None:
             self._token = None
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        token = self._current()
+    def sync_auth_flow(
+        self,
+        request: httpx.Request,  # noqa: ARG002 - httpx.Auth's signature
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        raise RuntimeError("KubeClient authenticates asynchronously only")
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        token = await self._current()
         if token:
             request.headers["Authorization"] = f"Bearer {token}"
         yield request
-
-
-def _run_exec_plugin(plugin: ExecPlugin) -> tuple[str, float | None]:
-    import os
-    from datetime import datetime
-
-    env = dict(os.environ)
-    env.update(dict(plugin.env))
-    env["KUBERNETES_EXEC_INFO"] = orjson.dumps(
-        {"apiVersion": plugin.api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
-    ).decode()
-    try:
-        proc = subprocess.run(  # noqa: S603 - the kubeconfig owner chose this command
-            [plugin.command, *plugin.args], capture_output=True, env=env, timeout=60, check=True
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise KubeConfigError(f"kubeconfig exec plugin {plugin.command!r} failed: {exc}") from exc
-    try:
-        status = orjson.loads(proc.stdout)["status"]
-        token = str(status["token"])
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise KubeConfigError(
-            f"kubeconfig exec plugin {plugin.command!r} did not print an ExecCredential with "
-            "status.token (client-certificate credentials from exec plugins are not supported)"
-        ) from exc
-    expiry = status.get("expirationTimestamp")
-    expires_at = None
-    if expiry:
-        remaining = datetime.fromisoformat(str(expiry)).timestamp() - time.time()
-        expires_at = time.monotonic() + max(0.0, remaining - 30)
-    return token, expires_at
 
 
 @dataclass(frozen=True)

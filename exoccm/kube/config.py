@@ -11,10 +11,14 @@ import base64
 import os
 import ssl
 import tempfile
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+import orjson
 import yaml
 
 IN_CLUSTER_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
@@ -32,6 +36,75 @@ class ExecPlugin:
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     api_version: str = "client.authentication.k8s.io/v1"
+
+
+#: How long an exec credential plugin may take (client-go has no limit; a hung plugin would stall
+#: every request that waits for the token).
+EXEC_PLUGIN_TIMEOUT = 60.0
+#: A token from an exec plugin is renewed this long before the expiry the plugin announced.
+EXEC_TOKEN_EXPIRY_MARGIN = 30.0
+
+
+@dataclass(frozen=True)
+class ExecCredential:
+    """A bearer token from an exec plugin; ``expires_at`` is on the monotonic clock."""
+
+    token: str = field(repr=False)
+    expires_at: float | None = None
+
+
+async def run_exec_plugin(
+    plugin: ExecPlugin, *, timeout: float = EXEC_PLUGIN_TIMEOUT
+) -> ExecCredential:
+    """Run ``plugin`` as a subprocess (the event loop keeps serving meanwhile) and read the
+    ExecCredential it prints, as client-go's exec authenticator does. A plugin that runs longer
+    than ``timeout`` seconds is killed. Raises :class:`KubeConfigError` saying what went wrong."""
+    name = repr(plugin.command)
+    env = {**os.environ, **dict(plugin.env)}
+    env["KUBERNETES_EXEC_INFO"] = orjson.dumps(
+        {"apiVersion": plugin.api_version, "kind": "ExecCredential", "spec": {"interactive": False}}
+    ).decode()
+    try:
+        with anyio.fail_after(timeout):
+            result = await anyio.run_process([plugin.command, *plugin.args], env=env, check=False)
+    except TimeoutError:
+        raise KubeConfigError(
+            f"kubeconfig exec plugin {name} did not finish within {timeout:g} s and was stopped"
+        ) from None
+    except OSError as exc:
+        raise KubeConfigError(
+            f"kubeconfig exec plugin {name} could not be started ({exc.strerror or exc}); "
+            "install it or correct users[].user.exec.command in the kubeconfig"
+        ) from None
+    if result.returncode != 0:
+        said = result.stderr.decode(errors="replace").strip().splitlines()
+        detail = f": {said[-1][:300]}" if said else ""
+        raise KubeConfigError(
+            f"kubeconfig exec plugin {name} exited with status {result.returncode}{detail}"
+        )
+    return _exec_credential(result.stdout, name)
+
+
+def _exec_credential(stdout: bytes, name: str) -> ExecCredential:
+    try:
+        status = orjson.loads(stdout)["status"]
+        token = str(status["token"])
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        raise KubeConfigError(
+            f"kubeconfig exec plugin {name} did not print an ExecCredential with status.token "
+            "(client-certificate credentials from exec plugins are not supported)"
+        ) from None
+    expiry = status.get("expirationTimestamp")
+    if not expiry:
+        return ExecCredential(token)
+    try:
+        remaining = datetime.fromisoformat(str(expiry)).timestamp() - time.time()
+    except ValueError:
+        raise KubeConfigError(
+            f"kubeconfig exec plugin {name} printed an expirationTimestamp that is not an "
+            f"RFC 3339 time: {str(expiry)[:64]!r}"
+        ) from None
+    return ExecCredential(token, time.monotonic() + max(0.0, remaining - EXEC_TOKEN_EXPIRY_MARGIN))
 
 
 @dataclass(frozen=True)

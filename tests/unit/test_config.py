@@ -319,3 +319,57 @@ def test_an_invalid_value_is_reported_even_when_the_process_has_it(
     with pytest.raises(ConfigError) as caught:
         Settings.from_environment({**BASE, "EXOCCM_SERVICE_WORKERS": "many"})
     assert any(p.startswith("EXOCCM_SERVICE_WORKERS:") for p in caught.value.problems)
+
+
+def _written(path: Path, key: str, mode: int) -> Path:
+    path.write_text(json.dumps({"api_key": key, "api_secret": SECRET}))
+    path.chmod(mode)
+    return path
+
+
+def test_a_credentials_file_everyone_may_write_is_a_warning(tmp_path: Path) -> None:
+    path = _written(tmp_path / "credentials.json", KEY, 0o666)
+    env = {"EXOSCALE_API_ZONE": "ch-gva-2", "EXOSCALE_API_CREDENTIALS_FILE": str(path)}
+    (warning,) = load(env).warnings()
+    assert warning.startswith(
+        f"EXOSCALE_API_CREDENTIALS_FILE {str(path)!r} is writable by every user (mode 0666)"
+    )
+    path.chmod(0o660)  # a group may write: the Secret volume's fsGroup, not everyone
+    assert load(env).warnings() == []
+    # Ignored when key and secret are set: then the file is not used.
+    path.chmod(0o666)
+    assert len(load(BASE | {"EXOSCALE_API_CREDENTIALS_FILE": str(path)}).warnings()) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "found"),
+    [
+        ("EXO0123456789abcdef0123456", "it has 26 characters; check for a copying mistake"),
+        ("EXO0123456789ABCDEF01234567", "it has 27 characters; check for a copying mistake"),
+        ("exo0123456789abcdef01234567", "and does not start with EXO; check for a copying"),
+        (
+            SECRET,
+            "it has 43 characters and does not start with EXO; the key and the secret may be swapped",
+        ),
+    ],
+)
+def test_a_malformed_api_key_is_a_warning_that_never_quotes_it(key: str, found: str) -> None:
+    (warning,) = load(BASE | {"EXOSCALE_API_KEY": key}).warnings()
+    assert warning.startswith(
+        "EXOSCALE_API_KEY does not look like an Exoscale API key (EXO and 24 lowercase letters "
+        "or digits, 27 characters): "
+    )
+    assert found in warning
+    assert key not in warning
+    assert key[3:10] not in warning
+
+
+def test_a_malformed_key_in_the_credentials_file_is_a_warning(tmp_path: Path) -> None:
+    path = _written(tmp_path / "credentials.json", "EXO-short", 0o600)
+    env = {"EXOSCALE_API_ZONE": "ch-gva-2", "EXOSCALE_API_CREDENTIALS_FILE": str(path)}
+    (warning,) = load(env).warnings()
+    assert warning.startswith(
+        f"the api_key in EXOSCALE_API_CREDENTIALS_FILE {str(path)!r} does not look like an "
+        "Exoscale API key"
+    )
+    assert "EXO-short" not in warning

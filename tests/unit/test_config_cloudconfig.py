@@ -141,10 +141,10 @@ def test_yaml_errors_do_not_echo_the_file(tmp_path: Path) -> None:
 
 
 def test_wrongly_typed_secret_is_not_echoed() -> None:
-    config, found = parse_cloud_config("global:\n  apiSecret: [1, 2]\n  apiKey: {a: b}\n")
-    assert config is None
-    assert any("global.apiSecret" in problem for problem in found)
-    assert not any("(got" in problem for problem in found)
+    loaded = parse_cloud_config("global:\n  apiSecret: [1, 2]\n  apiKey: {a: b}\n")
+    assert loaded.config is None
+    assert any("global.apiSecret" in problem for problem in loaded.problems)
+    assert not any("(got" in problem for problem in loaded.problems)
 
 
 def test_missing_file_is_a_problem(tmp_path: Path) -> None:
@@ -157,3 +157,77 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     settings = load(env, write(tmp_path, ""))
     assert not settings.instances.disabled
     assert settings.instances.overrides == ()
+
+
+def test_unknown_keys_are_warnings_naming_the_key_its_path_and_the_likely_one(
+    tmp_path: Path,
+) -> None:
+    text = f"""
+global:
+  apiKey: {KEY}
+  apiSecret: {SECRET}
+  apiSecert: {SECRET}-typo
+  zone: ignored-like-the-go-ccm
+loadbalancer:
+  disabled: true
+instances:
+  overrides:
+    - name: edge-1
+      externalId: edge-id
+"""
+    path = write(tmp_path, text)
+    settings = load({"EXOSCALE_API_ZONE": "ch-gva-2"}, path)
+    # The typo leaves the default in force, as the Go CCM does ...
+    assert settings.load_balancer.disabled is False
+    assert settings.instances.overrides[0].external_id is None
+    # ... but it is said at start-up.
+    source = f"cloud-config {str(path)!r}"
+    assert settings.warnings() == [
+        f"{source}: unknown key global.apiSecert is ignored; did you mean global.apiSecret?",
+        f"{source}: unknown key global.zone is ignored",
+        f"{source}: unknown key loadbalancer is ignored; did you mean loadBalancer?",
+        f"{source}: unknown key instances.overrides[0].externalId is ignored; did you mean "
+        "instances.overrides[0].externalID?",
+    ]
+    assert not any(SECRET in warning for warning in settings.warnings())
+
+
+def test_unknown_keys_are_named_even_when_the_file_is_invalid(tmp_path: Path) -> None:
+    loaded = parse_cloud_config("instances:\n  disabled: maybe\n  externalonly: true\n")
+    assert loaded.config is None
+    assert loaded.problems
+    assert loaded.unknown_keys == (
+        "cloud-config: unknown key instances.externalonly is ignored; did you mean "
+        "instances.externalOnly?",
+    )
+
+
+def test_the_cloud_config_flag_wins_over_the_variable(tmp_path: Path) -> None:
+    flag = write(tmp_path, "loadBalancer:\n  disabled: true\n")
+    variable = tmp_path / "other.yaml"
+    variable.write_text("loadBalancer:\n  disabled: false\n")
+    env = {"EXOSCALE_API_ZONE": "ch-gva-2", "EXOCCM_CLOUD_CONFIG": str(variable)}
+    settings = load({**env, "EXOSCALE_API_KEY": KEY, "EXOSCALE_API_SECRET": SECRET}, flag)
+    assert settings.cloud_config == flag
+    assert settings.load_balancer.disabled
+
+
+def test_direct_construction_reads_the_same_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settings() is pydantic-settings' own path: arguments, the process environment, the
+    # cloud-config file, the Pod's namespace, the defaults.
+    path = write(
+        tmp_path,
+        f"global:\n  apiKey: {KEY}\n  apiSecret: {SECRET}\nloadBalancer:\n  disabled: true\n",
+    )
+    monkeypatch.setenv("EXOSCALE_API_ZONE", "de-fra-1")
+    monkeypatch.setenv("EXOCCM_CLOUD_CONFIG", str(path))
+    monkeypatch.setenv("POD_NAMESPACE", "ccm")
+    monkeypatch.setenv("EXOCCM_NODE_WORKERS", "7")
+    settings = Settings(EXOCCM_NODE_WORKERS=9)
+    assert settings.zone == "de-fra-1"
+    assert settings.api_key == KEY
+    assert settings.load_balancer.disabled
+    assert settings.leader_election_namespace == "ccm"
+    assert settings.node_workers == 9

@@ -78,6 +78,45 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{/*
+The controllers exoccm runs with these values, as a JSON object of name: true. The same rules
+as EXOCCM_CONTROLLERS (`*` = the controllers on by default, the Go CCM's names, `-name` wins),
+plus csrApproval.enabled (EXOSCALE_SKS_AGENT_RUNNERS=node-csr-validation) and the cloud-config's
+`disabled` switches. The RBAC rules follow it; a test renders the chart against exoccm's
+controller registry (exoccm/controllers/registry.py), so this table must name the same ones.
+*/}}
+{{- define "exoccm.enabledControllers" -}}
+{{- $onByDefault := list "service" "node" "lifecycle" -}}
+{{- $aliases := dict "cloud-node" "node" "cloud-node-lifecycle" "lifecycle" -}}
+{{- $enabled := dict -}}
+{{- $disabled := dict -}}
+{{- range .Values.controllers -}}
+{{- $name := trimPrefix "-" . -}}
+{{- $name = default $name (get $aliases $name) -}}
+{{- if hasPrefix "-" . -}}
+{{- $_ := set $disabled $name true -}}
+{{- else if eq $name "*" -}}
+{{- range $onByDefault }}{{ $_ := set $enabled . true }}{{ end -}}
+{{- else -}}
+{{- $_ := set $enabled $name true -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.csrApproval.enabled -}}
+{{- $_ := set $enabled "csr" true -}}
+{{- end -}}
+{{- if dig "loadBalancer" "disabled" false .Values.cloudConfig -}}
+{{- $_ := set $disabled "service" true -}}
+{{- end -}}
+{{- if dig "instances" "disabled" false .Values.cloudConfig -}}
+{{- $_ := set $disabled "node" true -}}
+{{- $_ := set $disabled "lifecycle" true -}}
+{{- end -}}
+{{- range keys $disabled -}}
+{{- $_ := unset $enabled . -}}
+{{- end -}}
+{{- toJson $enabled -}}
+{{- end -}}
+
+{{/*
 Cross-value rules the schema cannot express with a helpful message. Included by the Deployment,
 so every render checks them.
 */}}

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 
+from exoccm.controllers.registry import CONTROLLERS
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.errors import ForbiddenError
+from exoccm.kube.permissions import Permission
 from exoccm.kube.resources import LEASES, NAMESPACES, NODES, SECRETS, SERVICES
+from exoccm.rbac import required
 from exoccm.testing.controlplane import ControlPlane
 from tests.integration.chart.helpers import (
     InstalledChart,
@@ -252,3 +255,50 @@ async def test_kubeconfig_of_the_chart_account_drives_exoccms_client(
         assert isinstance(nodes.items, list)
         with pytest.raises(ForbiddenError):
             await kube.get(SECRETS.path(default_chart.namespace, "exoscale-credentials"))
+
+
+# -- against the controller registry -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nodes_only_chart(helm: Helm, control_plane: ControlPlane) -> InstalledChart:
+    values = {**ZONE, "controllers": ["*", "-service"]}
+    return install_chart(helm, control_plane, release_namespace(control_plane), values)
+
+
+def _may(control_plane: ControlPlane, chart: InstalledChart, permission: Permission) -> bool:
+    return can(
+        control_plane,
+        chart,
+        permission.verb,
+        permission.resource,
+        group=permission.group,
+        namespace=permission.namespace,
+        name=permission.name,
+        subresource=permission.subresource,
+    )
+
+
+@pytest.mark.parametrize(
+    ("chart_fixture", "enabled"),
+    [
+        ("default_chart", {"service", "node", "lifecycle"}),
+        ("csr_chart", {"service", "node", "lifecycle", "csr"}),
+        ("nodes_only_chart", {"node", "lifecycle"}),
+    ],
+)
+def test_the_apiserver_allows_what_the_registry_needs_and_not_the_rest(
+    request: pytest.FixtureRequest,
+    control_plane: ControlPlane,
+    chart_fixture: str,
+    enabled: set[str],
+) -> None:
+    chart: InstalledChart = request.getfixturevalue(chart_fixture)
+    lease = (chart.namespace, chart.lease_name)
+    needed = required(enabled, lease)
+    denied = [p for p in needed if not _may(control_plane, chart, p)]
+    assert denied == [], [str(p) for p in denied]
+    every = {spec.name for spec in CONTROLLERS}
+    others = [p for p in required(every, lease) if p not in needed]
+    allowed = [p for p in others if _may(control_plane, chart, p)]
+    assert allowed == [], [str(p) for p in allowed]

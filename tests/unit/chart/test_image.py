@@ -112,6 +112,7 @@ def test_dockerignore_admits_only_what_the_build_uses() -> None:
         "pyproject.toml",
         "uv.lock",
         "README.md",
+        "LICENSE",
         "tools/bootstrap-requirements.txt",
         "exoccm",
     }
