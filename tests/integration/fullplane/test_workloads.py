@@ -44,7 +44,7 @@ def website(full_control_plane: FullControlPlane) -> Iterator[Website]:
     """Two KWOK Nodes, the website Deployment (3 replicas) and its Service, 3 Pods Running."""
     plane = full_control_plane
     suffix = uuid.uuid4().hex[:6]
-    nodes = {f"web-{suffix}-{i}": f"127.0.90.{i}" for i in (1, 2)}
+    nodes = {f"web-{suffix}-{i}": f"192.0.2.{i}" for i in (1, 2)}
     for name, ip in nodes.items():
         create_node(plane, kwok.node_manifest(name, addresses=[("InternalIP", ip)]))
     namespace = create_namespace(plane)
