@@ -21,7 +21,6 @@ from tests.integration.fullplane.conftest import (
     ENDPOINT_SLICES,
     PODS,
     create_namespace,
-    delete_namespace,
     get,
     is_ready,
     node,
@@ -59,7 +58,7 @@ def website(full_control_plane: FullControlPlane) -> Iterator[Website]:
         pods = wait_for(three_running, timeout=120, what="3 website Pods Running")
         yield Website(namespace, nodes, pods)
     finally:
-        delete_namespace(plane, namespace)
+        plane.delete_namespace(namespace)
         for name in nodes:
             delete_node(plane, name)
 
