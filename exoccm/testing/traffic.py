@@ -202,7 +202,13 @@ def cluster_traffic(
             traffic = ClusterTraffic(
                 kube, namespaces=namespaces, pod_network=pod_network, low_ports=low_ports
             )
-            with portal.wrap_async_context_manager(traffic.running()):
+            serving = portal.wrap_async_context_manager(traffic.running())
+            serving.__enter__()
+            try:
                 yield TrafficControl(portal, traffic)
+            finally:
+                # The block's exception (Ctrl-C, say) is the caller's: the stand-ins just stop,
+                # rather than meet it inside their task group.
+                serving.__exit__(None, None, None)
         finally:
             portal.call(kube.aclose)

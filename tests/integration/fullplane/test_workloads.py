@@ -144,12 +144,7 @@ def test_scaling_down_and_deleting_finish(
     """KWOK confirms graceful deletions (the kubelet's part) and the garbage collector removes a
     deleted Deployment's ReplicaSet and Pods."""
     plane = full_control_plane
-    deployment = website_deployment()
-    labels = {"app": "shrinking"}
-    deployment["metadata"] = {"name": "shrinking", "labels": labels}
-    deployment["spec"]["replicas"] = 2
-    deployment["spec"]["selector"] = {"matchLabels": labels}
-    deployment["spec"]["template"]["metadata"] = {"labels": labels}
+    deployment = website_deployment("shrinking", replicas=2)
     plane.apply(DEPLOYMENTS.path(website.namespace), deployment)
     wait_for(
         lambda: len(running_pods(plane, website.namespace, "app=shrinking")) == 2,
