@@ -28,6 +28,7 @@ from exoccm.sim.dataplane_addresses import LoopbackNetworks
 from exoccm.testing import binaries, objects
 from exoccm.testing.cluster_state import WEBSITE_IMAGE
 from exoccm.testing.fullplane import FullControlPlane
+from exoccm.testing.polling import tail
 from exoccm.testing.scenario import NAMESPACE, ZONE
 from exoccm.testing.seedworld import REPLICAS, SeedWorld, seed_world
 from exoccm.testing.website import may_bind_low_ports
@@ -156,13 +157,16 @@ def show_requests(ip: str) -> None:
     _say("These requests are made by the demo itself, from Python, and shown as curl shows them:")
     with httpx.Client(timeout=10) as client:
         _say(f"$ curl {url}")
-        _say(client.get(url).text.rstrip())
-        _say()
-        _say(f"$ for i in $(seq {LOOP_REQUESTS}); do curl -siI {url} | grep X-Served-By; done")
-        for _ in range(LOOP_REQUESTS):
-            # A new connection each time, as each curl makes one.
-            response = client.head(url, headers={"Connection": "close"})
-            _say(f"X-Served-By: {response.headers.get('X-Served-By', '(none)')}")
+        try:
+            _say(client.get(url).text.rstrip())
+            _say()
+            _say(f"$ for i in $(seq {LOOP_REQUESTS}); do curl -siI {url} | grep X-Served-By; done")
+            for _ in range(LOOP_REQUESTS):
+                # A new connection each time, as each curl makes one.
+                response = client.head(url, headers={"Connection": "close"})
+                _say(f"X-Served-By: {response.headers.get('X-Served-By', '(none)')}")
+        except httpx.HTTPError as error:
+            _say(f"curl: the request failed: {error!r} (see the simulator's log)")
     _say()
 
 
@@ -178,7 +182,7 @@ def show_story(world: SeedWorld) -> None:
         show_requests(ip)
 
 
-def try_it_yourself(world: SeedWorld, workdir: Path) -> None:
+def try_it_yourself(world: SeedWorld) -> None:
     ip = world.external_ip()
     assets = world.plane.assets.directory
     env = world.sim.env(world.zone)
@@ -196,12 +200,16 @@ def try_it_yourself(world: SeedWorld, workdir: Path) -> None:
         f"EXOSCALE_API_SECRET={env['EXOSCALE_API_SECRET']}\n"
         f"  its NLBs: curl '{world.sim.url}/_sim/load_balancers?zone={world.zone}'\n"
         f"exoccm's log: {world.exoccm.log_path}\n"
-        f"Everything lives in {workdir}, removed when the demo stops."
+        f"Everything lives in {world.plane.workdir.parent}, removed when the demo stops."
     )
 
 
 def _step(number: int, message: str) -> None:
     _say(f"[{number}/{STEPS}] {message}")
+
+
+class DemoError(RuntimeError):
+    """The story did not happen; the message says which step and why."""
 
 
 @dataclass
@@ -231,35 +239,42 @@ def _play(
             latency=args.latency,
             progress=lambda message: _step(next(steps), message),
         ) as world:
-            started = time.monotonic()
-            world.register_nodes()
-            _step(
-                STEPS - 1,
-                f"registered Nodes {', '.join(world.node_names)} as kubelets with "
-                "--cloud-provider=external do (uninitialized; KWOK plays their kubelets), on "
-                f"the instances of Instance Pool {(world.pool or {}).get('name')}",
-            )
-            world.wait_nodes_initialized()
-            _say(f"      ... exoccm initialized them {time.monotonic() - started:.1f}s later")
-            started = time.monotonic()
-            world.deploy_website()
-            _step(
-                STEPS,
-                f"created Deployment {NAMESPACE}/website ({REPLICAS} replicas of "
-                f"{WEBSITE_IMAGE}) and its LoadBalancer Service (zone {ZONE})",
-            )
-            _say(
-                "      ... waiting for the Pods to run, the EXTERNAL-IP and the NLB's health checks"
-            )
-            world.wait_converged()
-            _say(f"      ... all there {time.monotonic() - started:.1f}s later\n")
-            show_story(world)
-            try_it_yourself(world, workdir)
-            outcome.shown = True
+            try:
+                _replay(world, outcome)
+            except TimeoutError as error:
+                log = tail(world.exoccm.log_path, 20)
+                raise DemoError(f"{error}\nthe end of exoccm's log:\n{log}") from None
             if not args.no_wait:
                 _say("Press Ctrl-C to stop everything and clean up.")
                 while True:
                     signal.pause()  # until Ctrl-C or SIGTERM raises KeyboardInterrupt
+
+
+def _replay(world: SeedWorld, outcome: _Outcome) -> None:
+    """The story, step by step as the user sees it, then what to try."""
+    started = time.monotonic()
+    world.register_nodes()
+    _step(
+        STEPS - 1,
+        f"registered Nodes {', '.join(world.node_names)} as kubelets with "
+        "--cloud-provider=external do (uninitialized; KWOK plays their kubelets), on "
+        f"the instances of Instance Pool {(world.pool or {}).get('name')}",
+    )
+    world.wait_nodes_initialized()
+    _say(f"      ... exoccm initialized them {time.monotonic() - started:.1f}s later")
+    started = time.monotonic()
+    world.deploy_website()
+    _step(
+        STEPS,
+        f"created Deployment {NAMESPACE}/website ({REPLICAS} replicas of "
+        f"{WEBSITE_IMAGE}) and its LoadBalancer Service (zone {ZONE})",
+    )
+    _say("      ... waiting for the Pods to run, the EXTERNAL-IP and the NLB's health checks")
+    world.wait_converged()
+    _say(f"      ... all there {time.monotonic() - started:.1f}s later\n")
+    show_story(world)
+    try_it_yourself(world)
+    outcome.shown = True
 
 
 def _refuse_without_low_ports() -> bool:
@@ -284,10 +299,22 @@ def run_demo(args: argparse.Namespace) -> int:
         return 2
     try:
         assets = binaries.ensure(needs=binaries.FULL_PLANE)
+    except binaries.BinariesError as error:
+        _say(f"exoccm demo: {error}")
+        return 1
     except KeyboardInterrupt:
         _say("\ninterrupted while building the binaries")
         return 130
-    outcome = _Outcome()
+    previous = {sig: signal.getsignal(sig) for sig in _SIGNALS}
+    try:
+        return _run(args, assets, networks)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace, assets: binaries.Assets, networks: LoopbackNetworks) -> int:
+    outcome, failed = _Outcome(), False
     for sig in _SIGNALS:
         signal.signal(sig, _interrupt)
     with _workdir() as workdir:
@@ -295,6 +322,11 @@ def run_demo(args: argparse.Namespace) -> int:
             _play(args, assets, networks, workdir, outcome)
         except KeyboardInterrupt:
             _say()
+        except RuntimeError as error:  # a part did not start, or the story did not happen
+            _say(f"\nexoccm demo failed: {error}\n")
+            failed = True
     _say(f"stopped exoccm, the simulator, the stand-ins and Kubernetes; removed {workdir}")
+    if failed:
+        return 1
     # Ctrl-C after the story is how the demo ends; before, it cut the story short.
     return 0 if outcome.shown else 130

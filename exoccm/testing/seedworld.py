@@ -175,11 +175,24 @@ class SeedWorld:
         self.wait_statuses(dict.fromkeys(self.instance_ips, "success"), timeout=left())
 
     def remove(self) -> None:
-        """Delete the namespace (exoccm, still running, deletes the NLBs of its Services first)
-        and the Nodes: what a shared control plane must not keep."""
-        self.plane.delete_namespace(self.namespace)
-        for name in self.node_names:
-            delete_node(self.plane, name)
+        """Delete the Services (exoccm, still running, deletes their NLBs), the namespace and
+        the Nodes: what a shared control plane must not keep."""
+        try:
+            # Before the namespace: its controller would wait, with a backoff, for the
+            # Services' finalizers to go.
+            with self.plane.http() as client:
+                client.delete(SERVICES.path(self.namespace))
+            wait_until(
+                lambda: (
+                    not (objects.get(self.plane, SERVICES.path(self.namespace)) or {}).get("items")
+                ),
+                f"the Services of {self.namespace} to be deleted",
+                60.0,
+            )
+            self.plane.delete_namespace(self.namespace)
+        finally:
+            for name in self.node_names:
+                delete_node(self.plane, name)
 
 
 @contextmanager

@@ -1,8 +1,12 @@
-"""``exoccm demo`` says what to do, before building or starting anything, when it cannot run."""
+"""``exoccm demo`` says what to do when it cannot run, before building or starting anything where
+it can tell, and removes what it made when a part fails to start."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -41,3 +45,20 @@ def test_overlapping_networks_are_named(
     assert "exoccm demo: the NLB network 127.10.0.0/16 and the instance network" in (
         capsys.readouterr().out
     )
+
+
+def test_a_part_that_fails_to_start_is_named_and_nothing_stays(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(demo, "may_bind_low_ports", lambda: True)
+    monkeypatch.setattr(binaries, "ensure", lambda **_: binaries.Assets(tmp_path / "assets"))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # No binaries there: the fuller plane refuses to start, naming them.
+    assert demo.run_demo(ARGS) == 1
+    out = capsys.readouterr().out
+    assert "exoccm demo failed: " in out
+    assert "kube-controller-manager" in out
+    assert "removed " in out
+    assert list(tmp_path.glob("exoccm-demo-*")) == []
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
