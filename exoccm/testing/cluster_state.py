@@ -28,6 +28,11 @@ WEBSITE_IMAGE = "hello-corp/website:latest"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
+def website_container(image: str = WEBSITE_IMAGE, port: int = 80) -> dict[str, Any]:
+    """The website's container as the seed story's manifests declare it."""
+    return {"name": "website", "image": image, "ports": [{"containerPort": port}]}
+
+
 def is_loopback(address: str) -> bool:
     """Whether ``address`` is an IPv4 address in 127.0.0.0/8 (the only place traffic goes)."""
     try:

@@ -14,7 +14,7 @@ from typing import Any
 
 from exoccm.kube.resources import DEPLOYMENTS, NAMESPACES, SERVICES
 from exoccm.testing import kwok, nodes
-from exoccm.testing.cluster_state import WEBSITE_IMAGE
+from exoccm.testing.cluster_state import website_container
 from exoccm.testing.controlplane import ControlPlane, ControlPlaneError
 from exoccm.testing.fullplane import FullControlPlane
 from exoccm.testing.simprocess import SimProcess
@@ -45,11 +45,7 @@ def website_deployment(
     """The website Deployment; its Pods are labelled ``app: <name>``, and with ``node`` they
     may run only there (by its ``kubernetes.io/hostname`` label)."""
     labels = {"app": name}
-    pod_spec: dict[str, Any] = {
-        "containers": [
-            {"name": "website", "image": WEBSITE_IMAGE, "ports": [{"containerPort": 80}]}
-        ]
-    }
+    pod_spec: dict[str, Any] = {"containers": [website_container()]}
     if node is not None:
         pod_spec["nodeSelector"] = {"kubernetes.io/hostname": node}
     return {
