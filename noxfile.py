@@ -64,9 +64,13 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The seed story on a local control plane, the Exoscale simulator and exoccm (Ctrl-C ends)."""
+    """The seed story on a local Kubernetes (with controller manager, scheduler and KWOK), the
+    Exoscale simulator with its data plane and exoccm, to the last curl (Ctrl-C ends)."""
     _sync(session, extras=("demo",))
-    session.run("exoccm", "demo", *session.posargs)
+    # The demo runs the fuller control plane and the real kubectl: build them here, with
+    # progress, once per machine.
+    assets = _kube_assets(session, full=True)
+    session.run("exoccm", "demo", *session.posargs, env={"EXOCCM_KUBE_ASSETS": assets})
 
 
 @nox.session(python=PYTHON)

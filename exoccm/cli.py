@@ -9,6 +9,7 @@ from pathlib import Path
 
 from exoccm import __version__
 from exoccm.runcmd import add_cli as add_run_cli
+from exoccm.sim.dataplane_addresses import DEFAULT_INSTANCE_NETWORK, DEFAULT_LOAD_BALANCER_NETWORK
 from exoccm.sim.server import add_cli as add_sim_cli
 
 DESCRIPTION = """\
@@ -89,10 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="see exoccm work: a local Kubernetes, the Exoscale simulator and the seed story",
         description=(
-            "Start a local kube-apiserver and etcd (built once from the Go module proxy), the "
-            "Exoscale API simulator and exoccm; create two Nodes on an Instance Pool, a website "
-            "Deployment and its LoadBalancer Service in zone de-muc-1; show the NLB exoccm made; "
-            "keep everything running until Ctrl-C, then clean up."
+            "Start a local Kubernetes (kube-apiserver, controller manager, scheduler, and KWOK "
+            "playing the kubelets; built once from the Go module proxy), the Exoscale API "
+            "simulator with its data plane, and exoccm; create two Nodes on an Instance Pool, "
+            "the website Deployment and its LoadBalancer Service in zone de-muc-1; show the Pods, "
+            "the Service, the Nodes and the NLB, and send HTTP requests through the NLB; keep "
+            "everything running until Ctrl-C, then remove everything. The NLB listens on port "
+            "80: run it as root or allow unprivileged ports from 80."
         ),
     )
     demo.add_argument(
@@ -106,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         metavar="SECONDS",
         help="how long the simulated Exoscale operations take (default: 1.0)",
+    )
+    demo.add_argument(
+        "--nlb-network",
+        default=DEFAULT_LOAD_BALANCER_NETWORK,
+        metavar="CIDR",
+        help=f"where NLB IPs come from (default: {DEFAULT_LOAD_BALANCER_NETWORK})",
+    )
+    demo.add_argument(
+        "--instance-network",
+        default=DEFAULT_INSTANCE_NETWORK,
+        metavar="CIDR",
+        help=f"where the Nodes' instance IPs come from (default: {DEFAULT_INSTANCE_NETWORK})",
     )
     demo.set_defaults(func=_cmd_demo)
     doctor = sub.add_parser(

@@ -10,10 +10,9 @@ condition is unset counts as ready; the health answer is 200 with local endpoint
 Pods: each Running Pod with a Pod IP and a container of :data:`WEBSITE_IMAGE` serves the
 website on that container's port (80 when it declares none).
 
-Pod IPs: the apiserver refuses loopback addresses in EndpointSlices, so Pods get ordinary
-private IPs (a :class:`PodNetwork`, 10.244.0.0/16 by default), and the stand-ins serve each
-one on its twin in a loopback /16: Pod 10.244.1.7 listens on 127.244.1.7. Nothing is ever sent
-to the Pod IP itself.
+Pod IPs are ordinary private addresses (the apiserver refuses loopback ones in EndpointSlices);
+what listens for a Pod does so on the loopback address carrying its IP
+(:class:`~exoccm.testing.podnet.PodNetwork`), and nothing is ever sent to the Pod IP itself.
 """
 
 from __future__ import annotations
@@ -27,49 +26,19 @@ Obj = Mapping[str, Any]
 
 WEBSITE_IMAGE = "hello-corp/website:latest"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
+
+
+def website_container(image: str = WEBSITE_IMAGE, port: int = 80) -> dict[str, Any]:
+    """The website's container as the seed story's manifests declare it."""
+    return {"name": "website", "image": image, "ports": [{"containerPort": port}]}
 
 
 def is_loopback(address: str) -> bool:
+    """Whether ``address`` is an IPv4 address in 127.0.0.0/8 (the only place traffic goes)."""
     try:
-        return ipaddress.ip_address(address) in _LOOPBACK
+        return ipaddress.IPv4Address(address).is_loopback
     except ValueError:
         return False
-
-
-@dataclass(frozen=True, slots=True)
-class PodNetwork:
-    """Pod IPs as Kubernetes knows them (``cidr``), and the loopback block serving them."""
-
-    cidr: str = "10.244.0.0/16"
-    loopback: str = "127.244.0.0/16"
-
-    def __post_init__(self) -> None:
-        cidr, twin = ipaddress.IPv4Network(self.cidr), ipaddress.IPv4Network(self.loopback)
-        if cidr.prefixlen != twin.prefixlen:
-            raise ValueError(f"the Pod network {cidr} and its loopback twin {twin} differ in size")
-        if not twin.subnet_of(_LOOPBACK) or ipaddress.IPv4Address("127.0.0.1") in twin:
-            raise ValueError(f"the loopback twin {twin} must lie in 127.0.0.0/8, without 127.0.0.1")
-        if cidr.overlaps(_LOOPBACK):
-            raise ValueError(
-                f"the Pod network {cidr} must not be loopback (EndpointSlices refuse it)"
-            )
-
-    def pod_ip(self, index: int) -> str:
-        """The ``index``-th Pod IP (0 is the network's first host)."""
-        return str(ipaddress.IPv4Network(self.cidr).network_address + index + 1)
-
-    def to_loopback(self, pod_ip: str) -> str | None:
-        """Where Pod ``pod_ip`` is served; None outside the Pod network."""
-        try:
-            address = ipaddress.IPv4Address(pod_ip)
-        except ValueError:
-            return None
-        cidr = ipaddress.IPv4Network(self.cidr)
-        if address not in cidr:
-            return None
-        offset = int(address) - int(cidr.network_address)
-        return str(ipaddress.IPv4Network(self.loopback).network_address + offset)
 
 
 @dataclass(frozen=True, slots=True)

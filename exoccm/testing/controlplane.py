@@ -33,10 +33,10 @@ import yaml
 
 from exoccm.testing import pki
 from exoccm.testing.binaries import Assets
+from exoccm.testing.polling import wait_answering
 
 ADMIN_USER = "exoccm-admin"
 SERVICE_CIDR = "10.96.0.0/16"
-LOG_TAIL_LINES = 60
 
 
 class ControlPlaneError(RuntimeError):
@@ -56,13 +56,6 @@ def _die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-
-
-def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 @dataclass
@@ -233,38 +226,30 @@ class ControlPlane:
             timeout=30.0,
         )
 
+    def _wait_answering(
+        self, process: ChildProcess, client: httpx.Client, url: str, deadline: float
+    ) -> None:
+        """Until ``process`` answers 200 at ``url``, or ControlPlaneError with its log's tail."""
+        wait_answering(
+            client,
+            url,
+            name=process.name,
+            running=process.running,
+            log=process.log,
+            deadline=deadline,
+            error=ControlPlaneError,
+        )
+
     def _wait_etcd(self, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if not self._etcd.running():
-                raise ControlPlaneError(f"etcd exited early:\n{tail(self._etcd.log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.etcd_url}/health", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise ControlPlaneError(f"etcd not healthy in time:\n{tail(self._etcd.log)}")
+        with httpx.Client(timeout=2) as client:
+            self._wait_answering(self._etcd, client, f"{self.etcd_url}/health", deadline)
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Poll ``/readyz`` until the apiserver answers 200, or fail with its log's tail."""
         deadline = time.monotonic() + (timeout or self.start_timeout)
-        last = "no answer yet"
         with self.http() as client:
-            while time.monotonic() < deadline:
-                if not self._apiserver.running():
-                    raise ControlPlaneError(
-                        f"kube-apiserver exited early; log tail:\n{tail(self._apiserver.log)}"
-                    )
-                try:
-                    response = client.get("/readyz", timeout=3)
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code}: {response.text[-300:]}"
-                except httpx.HTTPError as exc:
-                    last = repr(exc)
-                time.sleep(0.2)
-        raise ControlPlaneError(
-            f"kube-apiserver not ready after {timeout or self.start_timeout:.0f}s (last: {last}); "
-            f"log tail:\n{tail(self._apiserver.log)}"
-        )
+            client.timeout = httpx.Timeout(3)
+            self._wait_answering(self._apiserver, client, "/readyz", deadline)
 
     def start(self) -> ControlPlane:
         deadline = time.monotonic() + self.start_timeout

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 
-from exoccm.kube.resources import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, NODES
+from exoccm.kube.resources import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, NAMESPACES, NODES
 from exoccm.testing import kwok, pki
 from exoccm.testing.binaries import FULL_PLANE
 from exoccm.testing.controlplane import (
@@ -32,8 +32,9 @@ from exoccm.testing.controlplane import (
     ControlPlaneError,
     free_port,
 )
-from exoccm.testing.controlplane import tail as log_tail
 from exoccm.testing.podnet import PodNetwork
+from exoccm.testing.polling import wait_until
+from exoccm.testing.traffic import PODS
 
 # What Deployments, EndpointSlices, namespaces, garbage collection, ServiceAccounts and Node
 # health need; the rest of kube-controller-manager's default set (volumes, jobs, autoscaling,
@@ -200,26 +201,6 @@ class FullControlPlane(ControlPlane):
             },
         )
 
-    def _wait_healthy(self, process: ChildProcess, url: str, deadline: float) -> None:
-        last = "no answer yet"
-        with httpx.Client(verify=self._ssl(), timeout=3) as client:
-            while time.monotonic() < deadline:
-                if not process.running():
-                    raise ControlPlaneError(
-                        f"{process.name} exited early; log tail:\n{log_tail(process.log)}"
-                    )
-                try:
-                    response = client.get(url)
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code}: {response.text[-300:]}"
-                except httpx.HTTPError as exc:
-                    last = repr(exc)
-                time.sleep(0.2)
-        raise ControlPlaneError(
-            f"{process.name} not healthy in time (last: {last}); log tail:\n{log_tail(process.log)}"
-        )
-
     def _check_binaries(self) -> None:
         missing = [n for n in FULL_PLANE if not (self.assets.directory / n).exists()]
         if missing:
@@ -242,8 +223,9 @@ class FullControlPlane(ControlPlane):
             )
             for process, _ in checks:
                 process.start()
-            for process, base in checks:
-                self._wait_healthy(process, f"{base}/healthz", deadline)
+            with httpx.Client(verify=self._ssl(), timeout=3) as client:
+                for process, base in checks:
+                    self._wait_answering(process, client, f"{base}/healthz", deadline)
         except BaseException:
             self.stop()
             raise
@@ -271,6 +253,23 @@ class FullControlPlane(ControlPlane):
             raise ControlPlaneError(
                 f"stop kubelet of {node}: {response.status_code} {response.text}"
             )
+
+    def delete_namespace(self, name: str, timeout: float = 120.0) -> None:
+        """Delete the namespace and wait until the namespace controller has emptied and removed
+        it (TimeoutError after ``timeout`` seconds).
+
+        Its Pods go at once (the namespace, terminating, accepts no new ones): a Pod on a Node
+        that is already gone would otherwise wait for the pod garbage collector, a minute or
+        more."""
+        with self.http() as client:
+            client.delete(NAMESPACES.path(name=name))
+            client.delete(PODS.path(name), params={"gracePeriodSeconds": 0})
+
+        def gone() -> bool:
+            with self.http() as client:
+                return client.get(NAMESPACES.path(name=name)).status_code == 404
+
+        wait_until(gone, f"namespace {name} to be deleted", timeout)
 
     def kubectl(self, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
         """``kubectl --kubeconfig <admin kubeconfig> *args``; raises with stderr on failure."""

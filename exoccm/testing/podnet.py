@@ -21,8 +21,12 @@ import random
 from dataclasses import dataclass
 
 _LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
-# 127.0.0.1 is where the control plane, the simulator and exoccm listen.
-_CONTROL_PLANE_LOOPBACK = ipaddress.IPv4Network("127.0.0.0/16")
+#: Where the control plane, the simulator's API and exoccm listen (127.0.0.1): no Pod here.
+CONTROL_PLANE_NETWORK = ipaddress.IPv4Network("127.0.0.0/16")
+#: The second octets N of the Pod networks drawn for test sessions: ``10.N.0.0/16`` carried by
+#: ``127.N.0.0/16``. Nothing else in the test ground draws loopback /16s from this range (see
+#: :mod:`exoccm.testing.loopback`).
+SESSION_OCTETS = range(100, 200)
 # Addresses that EndpointSlice validation refuses, besides loopback.
 _REFUSED_BY_THE_API = (
     ipaddress.IPv4Network("0.0.0.0/8"),
@@ -57,7 +61,7 @@ class PodNetwork:
                 "(loopback, link-local, multicast or unspecified); choose a private range such "
                 "as 10.150.0.0/16 (its traffic is carried on loopback anyway)"
             )
-        if not carrier.subnet_of(_LOOPBACK) or carrier.overlaps(_CONTROL_PLANE_LOOPBACK):
+        if not carrier.subnet_of(_LOOPBACK) or carrier.overlaps(CONTROL_PLANE_NETWORK):
             raise ValueError(
                 f"loopback range {carrier} must lie in 127.0.0.0/8 outside 127.0.0.0/16 (where "
                 "the control plane listens); choose a range such as 127.150.0.0/16"
@@ -75,9 +79,10 @@ class PodNetwork:
 
     @classmethod
     def for_session(cls, rng: random.Random | None = None) -> PodNetwork:
-        """``10.N.0.0/16`` carried by ``127.N.0.0/16`` for a random N in 100-199, so that test
-        sessions running side by side on one machine rarely bind the same addresses."""
-        second = (rng or random.SystemRandom()).randrange(100, 200)
+        """``10.N.0.0/16`` carried by ``127.N.0.0/16`` for a random N in :data:`SESSION_OCTETS`,
+        so that test sessions running side by side on one machine rarely bind the same
+        addresses."""
+        second = (rng or random.SystemRandom()).choice(SESSION_OCTETS)
         return cls.of(f"10.{second}.0.0/16", f"127.{second}.0.0/16")
 
     def loopback_address(self, pod_ip: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from exoccm.testing.cluster_state import SERVICE_NAME_LABEL, WEBSITE_IMAGE
+from exoccm.testing.cluster_state import SERVICE_NAME_LABEL, WEBSITE_IMAGE, website_container
 from exoccm.testing.controlplane import ControlPlane, ControlPlaneError
 from exoccm.testing.traffic import ENDPOINT_SLICES, PODS
 
@@ -36,7 +36,7 @@ def pod_manifest(
         "metadata": {"name": name, "labels": labels},
         "spec": {
             "nodeName": node,
-            "containers": [{"name": "website", "image": image, "ports": [{"containerPort": port}]}],
+            "containers": [website_container(image, port)],
         },
     }
 

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import orjson
 
-from exoccm.testing.controlplane import _die_with_parent, free_port, tail
+from exoccm.testing.controlplane import _die_with_parent, free_port
+from exoccm.testing.polling import wait_answering
 
 
 @dataclass(eq=False)
@@ -63,15 +64,15 @@ class ExoccmProcess:
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until ``/readyz`` answers 200 (caches synced)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"exoccm exited early:\n{tail(self.log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.1)
-        raise RuntimeError(f"exoccm not ready after {timeout}s:\n{tail(self.log_path)}")
+        with httpx.Client(timeout=2) as client:
+            wait_answering(
+                client,
+                f"{self.url}/readyz",
+                name="exoccm",
+                running=self.running,
+                log=self.log_path,
+                deadline=time.monotonic() + timeout,
+            )
 
     def metrics(self) -> str:
         return httpx.get(f"{self.url}/metrics", timeout=5).text

@@ -27,12 +27,8 @@ def control_plane(
     kube_assets: binaries.Assets, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:
     """One etcd + kube-apiserver for the whole test session."""
-    plane = ControlPlane(kube_assets, workdir=tmp_path_factory.mktemp("control-plane"))
-    plane.start()
-    try:
+    with ControlPlane(kube_assets, workdir=tmp_path_factory.mktemp("control-plane")) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture(scope="session")
@@ -47,12 +43,8 @@ def full_control_plane(
     # The first build of the extra binaries takes minutes: let its progress reach the terminal.
     with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
         assets = binaries.ensure(needs=binaries.FULL_PLANE)
-    plane = FullControlPlane(assets, workdir=tmp_path_factory.mktemp("full-control-plane"))
-    plane.start()
-    try:
+    with FullControlPlane(assets, workdir=tmp_path_factory.mktemp("full-control-plane")) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ import httpx
 import orjson
 
 from exoccm.sim.dataplane_addresses import LoopbackNetworks
-from exoccm.testing.controlplane import _die_with_parent, free_port, tail
+from exoccm.testing.controlplane import _die_with_parent, free_port
 from exoccm.testing.loopback import random_blocks
+from exoccm.testing.polling import wait_answering
 
 API_KEY = "EXO0123456789abcdef01234567"
 API_SECRET = "local-simulator-secret-0123456789abcdefghij"  # noqa: S105 - a throwaway test key
@@ -90,15 +91,18 @@ class SimProcess:
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - no threads involved
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SimulatorError(f"simulator exited early:\n{tail(self.log_path)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{self.url}/_sim/zones", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise SimulatorError(f"simulator not up after {timeout}s:\n{tail(self.log_path)}")
+        proc = self.proc
+        with httpx.Client(timeout=2) as client:
+            wait_answering(
+                client,
+                f"{self.url}/_sim/zones",
+                name="the simulator",
+                running=lambda: proc.poll() is None,
+                log=self.log_path,
+                deadline=time.monotonic() + timeout,
+                error=SimulatorError,
+            )
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

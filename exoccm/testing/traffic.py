@@ -4,8 +4,8 @@
 every :data:`POLL_PERIOD_SECONDS` and keeps one :class:`~exoccm.testing.kubeproxy.NodeProxy`
 per Node and one web server per website Pod (:mod:`exoccm.testing.website`) in line with them.
 Everything listens on loopback addresses only: Nodes without a loopback address are skipped,
-and Pods are served on the loopback twins of their IPs (a
-:class:`~exoccm.testing.cluster_state.PodNetwork`).
+and Pods are served on the loopback addresses carrying their IPs (a
+:class:`~exoccm.testing.podnet.PodNetwork`).
 
 Synchronous tests and the demo use :func:`cluster_traffic`, which runs it all in a background
 thread and hands back a :class:`TrafficControl`.
@@ -27,14 +27,9 @@ from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.errors import KubeError
 from exoccm.kube.resources import NODES, SERVICES, Resource
-from exoccm.testing.cluster_state import (
-    NodePlan,
-    PodNetwork,
-    Site,
-    node_plans,
-    website_sites,
-)
+from exoccm.testing.cluster_state import NodePlan, Site, node_plans, website_sites
 from exoccm.testing.kubeproxy import NodeProxy
+from exoccm.testing.podnet import PodNetwork
 from exoccm.testing.website import PodSites
 
 PODS = Resource("", "v1", "pods", "Pod", namespaced=True)
@@ -48,8 +43,9 @@ T = TypeVar("T")
 
 
 class ClusterTraffic:
-    """The stand-ins of one cluster. ``namespaces`` limits the Services and Pods served
-    (default: all; Nodes are always all of them); ``pod_network`` says where Pods are served;
+    """The stand-ins of one cluster whose Pod IPs come from ``pod_network`` (each Pod is served
+    on the loopback address carrying its IP). ``namespaces`` limits the Services and Pods served
+    (default: all; Nodes are always all of them);
     ``low_ports=False`` moves Pod ports below 1024 up (default: only where they are out of
     reach, see :mod:`exoccm.testing.website`)."""
 
@@ -57,12 +53,12 @@ class ClusterTraffic:
         self,
         kube: KubeClient,
         *,
+        pod_network: PodNetwork,
         namespaces: Collection[str] | None = None,
-        pod_network: PodNetwork | None = None,
         low_ports: bool | None = None,
     ) -> None:
         self._kube = kube
-        self._pod_network = pod_network or PodNetwork()
+        self._pod_network = pod_network
         self._namespaces = None if namespaces is None else sorted(namespaces)
         self._low_ports = low_ports
         self._group: TaskGroup | None = None
@@ -194,8 +190,8 @@ class TrafficControl:
 def cluster_traffic(
     kubeconfig: Path,
     *,
+    pod_network: PodNetwork,
     namespaces: Collection[str] | None = None,
-    pod_network: PodNetwork | None = None,
     low_ports: bool | None = None,
 ) -> Iterator[TrafficControl]:
     """Run the stand-ins for the cluster of ``kubeconfig`` in a background thread (arguments
@@ -206,7 +202,13 @@ def cluster_traffic(
             traffic = ClusterTraffic(
                 kube, namespaces=namespaces, pod_network=pod_network, low_ports=low_ports
             )
-            with portal.wrap_async_context_manager(traffic.running()):
+            serving = portal.wrap_async_context_manager(traffic.running())
+            serving.__enter__()
+            try:
                 yield TrafficControl(portal, traffic)
+            finally:
+                # The block's exception (Ctrl-C, say) is the caller's: the stand-ins just stop,
+                # rather than meet it inside their task group.
+                serving.__exit__(None, None, None)
         finally:
             portal.call(kube.aclose)

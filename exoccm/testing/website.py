@@ -2,7 +2,7 @@
 
 Each answers any ``GET`` or ``HEAD`` with 200, the text "Welcome to Hello Corp" and the header
 ``X-Served-By: <pod ip>:<port>@<pod name>``, as the seed story's website does. It listens on
-the loopback twin of its Pod IP (see :class:`~exoccm.testing.cluster_state.PodNetwork`).
+the loopback address carrying its Pod IP (see :class:`~exoccm.testing.podnet.PodNetwork`).
 
 Ports below 1024 (the website's 80) need root, or a lowered
 ``net.ipv4.ip_unprivileged_port_start``. Where neither is the case, a site listens on its port
@@ -24,8 +24,9 @@ from typing import Any
 import anyio
 from anyio.abc import SocketStream, TaskGroup
 
-from exoccm.testing.cluster_state import PodNetwork, Site
+from exoccm.testing.cluster_state import Site
 from exoccm.testing.httpserve import read_request, response
+from exoccm.testing.podnet import PodNetwork
 
 WELCOME = b"Welcome to Hello Corp\n"
 UNPRIVILEGED_PORT_OFFSET = 10000
@@ -72,13 +73,20 @@ class PodSites:
         return [running.site for running in self._running.values()]
 
     def address_of(self, ip: str, port: int) -> tuple[str, int] | None:
-        """Where a Pod's ``ip:port`` really listens (its loopback twin, and a higher port where
-        low ones are out of reach); None for an address outside the Pod network."""
+        """Where a Pod's ``ip:port`` really listens (the loopback address carrying its IP, and a
+        higher port where low ones are out of reach); None for an address outside the Pod
+        network."""
         for running in self._running.values():
             if (running.site.ip, running.site.port) == (ip, port):
                 return running.listen_ip, running.listen_port
-        twin = self._network.to_loopback(ip)
-        return None if twin is None else (twin, port)
+        carrier = self._carrier(ip)
+        return None if carrier is None else (carrier, port)
+
+    def _carrier(self, ip: str) -> str | None:
+        try:
+            return self._network.loopback_address(ip)
+        except ValueError:
+            return None
 
     async def apply(self, sites: Mapping[tuple[str, str], Site]) -> None:
         for key in [k for k, r in self._running.items() if sites.get(k) != r.site]:
@@ -93,8 +101,8 @@ class PodSites:
         self._running.clear()
 
     async def _start(self, key: tuple[str, str], site: Site) -> None:
-        twin = self._network.to_loopback(site.ip)
-        if twin is None:
+        carrier = self._carrier(site.ip)
+        if carrier is None:
             if site not in self._refused:
                 logger.warning(
                     "Pod %s/%s has IP %s, outside the Pod network %s: not served",
@@ -108,11 +116,11 @@ class PodSites:
         if port < 1024 and not self._low_ports:
             port += UNPRIVILEGED_PORT_OFFSET
         try:
-            listener = await anyio.create_tcp_listener(local_host=twin, local_port=port)
+            listener = await anyio.create_tcp_listener(local_host=carrier, local_port=port)
         except OSError as error:
-            logger.error("Pod %s/%s: cannot listen on %s:%d: %s", *key, twin, port, error)
+            logger.error("Pod %s/%s: cannot listen on %s:%d: %s", *key, carrier, port, error)
             return
-        running = _Running(site, twin, port, anyio.CancelScope(), anyio.Event())
+        running = _Running(site, carrier, port, anyio.CancelScope(), anyio.Event())
         self._running[key] = running
         self._group.start_soon(self._serve, running, listener)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 
 from exoccm.kube.resources import NODES, SERVICES
 from exoccm.testing.controlplane import ControlPlane
+from exoccm.testing.polling import wait_until
 from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.simprocess import SimProcess
 
@@ -27,16 +27,10 @@ def wait_for(
     condition: Callable[[], Any], timeout: float = 60.0, interval: float = 0.2, what: str = ""
 ) -> Any:
     """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(
-        f"timed out after {timeout}s waiting for {what or condition} (last: {last!r})"
-    )
+    try:
+        return wait_until(condition, what or str(condition), timeout, interval)
+    except TimeoutError as error:
+        raise AssertionError(str(error)) from None
 
 
 def _strip_and_delete(plane: ControlPlane, path: str, items: list[dict[str, Any]]) -> None:

@@ -1,100 +1,104 @@
-"""The story that started exoccm, end to end: a website behind an Exoscale NLB in de-muc-1."""
+"""The story that started exoccm, to the last request, as ``exoccm demo`` plays it.
+
+On the fuller control plane: the ``website`` Deployment of hello-corp (3 replicas of
+``hello-corp/website:latest``) and its LoadBalancer Service in zone de-muc-1; two Nodes in KWOK's
+care on the instances of one Instance Pool, registered uninitialized; exoccm as a process; the
+simulator with its data plane; the kube-proxy and website stand-ins. Then every request through
+the NLB reaches a website Pod.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterator
 
-from exoccm.kube.resources import SERVICES
-from exoccm.testing.controlplane import ControlPlane
-from exoccm.testing.process import ExoccmProcess
-from exoccm.testing.scenario import NAMESPACE, ZONE, replay
-from exoccm.testing.simprocess import SimProcess
+import pytest
+
+from exoccm.testing import objects
+from exoccm.testing.fullplane import FullControlPlane
+from exoccm.testing.scenario import NAMESPACE, ZONE
+from exoccm.testing.seedworld import ID_ANNOTATION, REPLICAS, SeedWorld
 from tests.e2e.conftest import wait_for
-
-ID_ANNOTATION = "service.beta.kubernetes.io/exoscale-loadbalancer-id"
-UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized"
-
-
-def _service(plane: ControlPlane) -> dict[str, Any] | None:
-    with plane.http() as client:
-        response = client.get(SERVICES.path(NAMESPACE, "website"))
-    return response.json() if response.status_code == 200 else None
+from tests.e2e.service_helpers import DEFAULT_HEALTHCHECK, FINALIZER
+from tests.e2e.traffic_helpers import check_traffic, served_by, story_world
 
 
-def test_seed_story(
-    clean_cluster: ControlPlane,
-    simulator: SimProcess,
-    exoccm_factory: Callable[..., ExoccmProcess],
-) -> None:
-    process = exoccm_factory(zone=ZONE)
-    story = replay(clean_cluster, simulator)  # Nodes registered uninitialized, as kubelets do
+@pytest.fixture
+def world(
+    full_control_plane: FullControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SeedWorld]:
+    with story_world(full_control_plane, tmp_path_factory.mktemp("seed"), NAMESPACE) as world:
+        yield world
+
+
+def test_seed_story_with_traffic(world: SeedWorld) -> None:
+    story = world.seeded
     uid = story.service["metadata"]["uid"]
-    node_port = story.service["spec"]["ports"][0]["nodePort"]
 
-    def external_ip() -> str | None:
-        svc = _service(clean_cluster) or {}
-        ingress = (svc.get("status", {}).get("loadBalancer") or {}).get("ingress") or []
-        return ingress[0].get("ip") if ingress else None
-
-    ip = wait_for(external_ip, what="the Service's EXTERNAL-IP")
-    nlbs = simulator.load_balancers(ZONE)
-    assert len(nlbs) == 1
-    nlb = nlbs[0]
-    assert nlb["name"] == f"k8s-{uid}"
-    assert nlb["ip"] == ip
-    svc = _service(clean_cluster)
-    assert svc is not None
-    assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": ip, "ipMode": "VIP"}]
-    assert svc["metadata"]["annotations"][ID_ANNOTATION] == nlb["id"]
-    assert "service.kubernetes.io/load-balancer-cleanup" in svc["metadata"]["finalizers"]
-
-    assert len(nlb["services"]) == 1
-    nlb_service = nlb["services"][0]
-    assert nlb_service["name"] == f"{uid}-80"
-    assert nlb_service["protocol"] == "tcp"
-    assert nlb_service["port"] == 80
-    assert nlb_service["target-port"] == node_port
-    assert nlb_service["strategy"] == "round-robin"
-    assert nlb_service["instance-pool"]["id"] == story.pool["id"]
-    assert nlb_service["healthcheck"] == {
-        "mode": "tcp",
-        "port": node_port,
-        "interval": 10,
-        "timeout": 5,
-        "retries": 1,
-    }
-    statuses = {s["public-ip"] for s in nlb_service["healthcheck-status"]}
-    assert statuses == {i["public-ip"] for i in story.instances}
-
-    # The node controller initialized the Nodes from their instances: their ExternalIPs are
-    # exactly the NLB's health-check targets.
-    def initialized() -> list[dict[str, Any]] | None:
-        with clean_cluster.http() as client:
-            nodes = [client.get(f"/api/v1/nodes/{i['name']}").json() for i in story.instances]
-        done = all(
-            n["spec"].get("providerID")
-            and UNINITIALIZED not in {t["key"] for t in n["spec"].get("taints", [])}
-            for n in nodes
-        )
-        return nodes if done else None
-
-    nodes = wait_for(initialized, what="the Nodes to be initialized")
-    external = set()
+    # exoccm initialized KWOK's Nodes from their instances.
+    nodes = world.nodes()
+    assert [n["metadata"]["name"] for n in nodes] == world.node_names
     for node, instance in zip(nodes, story.instances, strict=True):
         assert node["spec"]["providerID"] == f"exoscale://{instance['id']}"
+        assert objects.is_initialized(node)
+        assert objects.is_ready(node)
         labels = node["metadata"]["labels"]
         assert labels["node.kubernetes.io/instance-type"] == "standard.medium"
         assert labels["topology.kubernetes.io/zone"] == ZONE
         assert labels["topology.kubernetes.io/region"] == ZONE
-        external |= {a["address"] for a in node["status"]["addresses"] if a["type"] == "ExternalIP"}
-    assert external == statuses
+        assert objects.addresses(node, "ExternalIP") == [instance["public-ip"]]
 
-    secret = simulator.env(ZONE)["EXOSCALE_API_SECRET"]
-    assert secret not in process.metrics()
-    assert secret not in process.log_path.read_text()
+    # The Deployment's Pods run on those Nodes.
+    pods = world.pods()
+    assert len(pods) == REPLICAS
+    assert {pod["spec"]["nodeName"] for pod in pods} <= set(world.node_names)
+    for pod in pods:
+        (owner,) = pod["metadata"]["ownerReferences"]
+        assert owner["kind"] == "ReplicaSet"
+        assert owner["name"].startswith("website-")
+        assert pod["spec"]["containers"][0]["image"] == "hello-corp/website:latest"
 
-    with clean_cluster.http() as client:
-        client.delete(SERVICES.path(NAMESPACE, "website"))
-    wait_for(lambda: _service(clean_cluster) is None, what="the Service to be gone")
-    assert simulator.load_balancers(ZONE) == []
+    # The Service's NLB, as the seed story describes it.
+    service = world.service()
+    assert service is not None
+    nlb = world.nlb()
+    assert nlb is not None
+    assert [lb["id"] for lb in world.sim.load_balancers(ZONE)] == [nlb["id"]]
+    assert nlb["name"] == f"k8s-{uid}"
+    assert service["status"]["loadBalancer"]["ingress"] == [{"ip": nlb["ip"], "ipMode": "VIP"}]
+    assert service["metadata"]["annotations"][ID_ANNOTATION] == nlb["id"]
+    assert FINALIZER in service["metadata"]["finalizers"]
+    (nlb_service,) = nlb["services"]
+    node_port = service["spec"]["ports"][0]["nodePort"]
+    assert nlb_service["name"] == f"{uid}-80"
+    assert (nlb_service["protocol"], nlb_service["port"]) == ("tcp", 80)
+    assert nlb_service["target-port"] == node_port
+    assert nlb_service["strategy"] == "round-robin"
+    assert nlb_service["instance-pool"]["id"] == story.pool["id"]
+    assert nlb_service["healthcheck"] == {**DEFAULT_HEALTHCHECK, "port": node_port}
+
+    # The health checks measured both Nodes healthy, on their ExternalIPs.
+    external = {ip for node in nodes for ip in objects.addresses(node, "ExternalIP")}
+    assert world.health_statuses() == dict.fromkeys(external, "success")
+
+    # Every request through the NLB reaches a website Pod, through both Nodes.
+    served = check_traffic(nlb["ip"], requests=30)
+    assert sum(served.values()) == 30
+    assert len(served) >= 2, served
+    assert set(served) <= {served_by(pod) for pod in pods}
+    wait_for(
+        lambda: sum(world.traffic.connections(n) for n in world.node_names) == 30,
+        timeout=15,
+        what="30 connections through the Nodes",
+    )
+    assert all(world.traffic.connections(node) >= 1 for node in world.node_names)
+
+    # The API secret shows nowhere.
+    secret = world.sim.env(ZONE)["EXOSCALE_API_SECRET"]
+    assert secret not in world.exoccm.metrics()
+    assert secret not in world.exoccm.log_path.read_text()
+
+    # Deleting the Service deletes its NLB.
+    with world.plane.http() as client:
+        client.delete(f"/api/v1/namespaces/{world.namespace}/services/website")
+    wait_for(lambda: world.service() is None, what="the Service to be gone")
+    assert world.sim.load_balancers(ZONE) == []

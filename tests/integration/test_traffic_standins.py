@@ -89,10 +89,8 @@ class Cluster:
         )
 
     def twin(self, pod: RunningPod) -> str:
-        """Where the stand-in serves ``pod`` (the loopback twin of its IP)."""
-        twin = self.blocks.pods.to_loopback(pod.ip)
-        assert twin is not None
-        return twin
+        """Where the stand-in serves ``pod`` (the loopback address carrying its IP)."""
+        return self.blocks.pods.loopback_address(pod.ip)
 
     def remove_nodes(self) -> None:
         with self.plane.http() as client:
@@ -201,8 +199,7 @@ def test_without_low_ports_a_pod_listens_higher_and_traffic_still_reaches_it(
 ) -> None:
     [pod] = cluster.run_pods(1)
     _, ip_b = cluster.node(1)
-    twin = cluster.blocks.pods.to_loopback(pod.ip)
-    assert twin is not None
+    twin = cluster.twin(pod)
     with cluster.traffic(low_ports=False) as traffic:
         assert refused(twin, 80)
         assert get(twin, 10080).headers["X-Served-By"] == f"{pod.ip}:80@{pod.name}"

@@ -58,3 +58,9 @@ def test_sessions_get_a_random_pair_of_16s() -> None:
         assert 100 <= second < 200
         assert network.cidr.network_address.packed[0] == 10
         assert network.loopback == ipaddress.IPv4Network(f"127.{second}.0.0/16")
+
+
+def test_something_that_is_not_an_address_is_refused() -> None:
+    network = PodNetwork.of("10.150.0.0/16", "127.150.0.0/16")
+    with pytest.raises(ValueError, match="not-an-ip"):
+        network.loopback_address("not-an-ip")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from exoccm.testing.cluster_state import (
     Endpoint,
     HealthRoute,
-    PodNetwork,
     Site,
     node_address,
     node_plans,
@@ -153,25 +150,3 @@ def test_running_website_pods_are_served_on_their_ip_and_port() -> None:
         ("web", "default"): Site("web", "default", "127.30.0.2", 80),
     }
     assert sites[("web", "default")].served_by == "127.30.0.2:80@default"
-
-
-def test_pods_are_served_on_the_loopback_twin_of_their_ip() -> None:
-    network = PodNetwork("10.244.0.0/16", "127.99.0.0/16")
-    assert network.pod_ip(0) == "10.244.0.1"
-    assert network.to_loopback("10.244.3.7") == "127.99.3.7"
-    assert network.to_loopback("10.245.0.1") is None  # outside the Pod network
-    assert network.to_loopback("not-an-ip") is None
-
-
-@pytest.mark.parametrize(
-    ("cidr", "loopback", "message"),
-    [
-        ("10.244.0.0/16", "127.99.0.0/24", "differ in size"),
-        ("10.244.0.0/16", "10.99.0.0/16", "must lie in 127.0.0.0/8"),
-        ("127.1.0.0/16", "127.99.0.0/16", "must not be loopback"),
-        ("10.0.0.0/8", "127.0.0.0/8", "without 127.0.0.1"),
-    ],
-)
-def test_a_bad_pod_network_is_named(cidr: str, loopback: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        PodNetwork(cidr, loopback)

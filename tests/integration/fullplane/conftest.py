@@ -16,7 +16,10 @@ from exoccm.kube.resources import NAMESPACES, NODES
 from exoccm.testing import kwok
 from exoccm.testing.fullplane import FullControlPlane
 from exoccm.testing.nodes import create_node, delete_node
+from exoccm.testing.objects import condition, get, is_ready, running_pods, taint_keys
 from tests.e2e.conftest import wait_for
+
+__all__ = ["condition", "get", "is_ready", "running_pods", "taint_keys"]
 
 Obj = dict[str, Any]
 PODS = "/api/v1/namespaces/{namespace}/pods"
@@ -29,27 +32,11 @@ def create_namespace(plane: FullControlPlane) -> str:
     return name
 
 
-def delete_namespace(plane: FullControlPlane, name: str, timeout: float = 120.0) -> None:
-    """Delete the namespace and wait until the namespace controller has emptied and removed it.
-
-    Its Pods go at once (the namespace, terminating, accepts no new ones): a Pod on a Node that
-    is already gone would otherwise wait for the pod garbage collector, a minute or more."""
-    with plane.http() as client:
-        client.delete(NAMESPACES.path(name=name))
-        client.delete(PODS.format(namespace=name), params={"gracePeriodSeconds": 0})
-
-    def gone() -> bool:
-        with plane.http() as client:
-            return client.get(NAMESPACES.path(name=name)).status_code == 404
-
-    wait_for(gone, timeout=timeout, what=f"namespace {name} to be deleted")
-
-
 @pytest.fixture
 def full_namespace(full_control_plane: FullControlPlane) -> Iterator[str]:
     name = create_namespace(full_control_plane)
     yield name
-    delete_namespace(full_control_plane, name)
+    full_control_plane.delete_namespace(name)
 
 
 NodeFactory = Callable[..., Obj]
@@ -69,44 +56,8 @@ def kwok_nodes(full_control_plane: FullControlPlane) -> Iterator[NodeFactory]:
         delete_node(full_control_plane, name)
 
 
-def get(plane: FullControlPlane, path: str) -> Obj | None:
-    with plane.http() as client:
-        response = client.get(path)
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    result: Obj = response.json()
-    return result
-
-
 def node(plane: FullControlPlane, name: str) -> Obj | None:
     return get(plane, NODES.path(name=name))
-
-
-def condition(obj: Obj, kind: str) -> Obj | None:
-    for item in obj.get("status", {}).get("conditions") or []:
-        if item["type"] == kind:
-            result: Obj = item
-            return result
-    return None
-
-
-def is_ready(obj: Obj | None) -> bool:
-    found = condition(obj or {}, "Ready")
-    return found is not None and found["status"] == "True"
-
-
-def taint_keys(obj: Obj) -> set[str]:
-    return {t["key"] for t in obj["spec"].get("taints") or []}
-
-
-def running_pods(plane: FullControlPlane, namespace: str, selector: str) -> list[Obj]:
-    listing = get(plane, f"{PODS.format(namespace=namespace)}?labelSelector={selector}") or {}
-    return [
-        pod
-        for pod in listing.get("items", [])
-        if pod["status"].get("phase") == "Running" and not pod["metadata"].get("deletionTimestamp")
-    ]
 
 
 def last_heartbeat(plane: FullControlPlane, name: str) -> str | None:

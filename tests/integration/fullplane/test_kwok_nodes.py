@@ -36,7 +36,7 @@ def test_nodes_become_ready_and_keep_heartbeating(
 ) -> None:
     plane = full_control_plane
     name = _name("beat")
-    kwok_nodes(name, addresses=[("InternalIP", "127.0.91.1")])
+    kwok_nodes(name, addresses=[("InternalIP", "192.0.2.11")])
 
     ready = wait_for(lambda: (n := node(plane, name)) and is_ready(n) and n, what="Node Ready")
     assert ready["status"]["allocatable"]["pods"] == "250"
@@ -64,13 +64,13 @@ def test_nodes_without_the_label_are_left_alone(
 ) -> None:
     plane = full_control_plane
     alone = _name("alone")
-    manifest = nodes.node_manifest(alone, addresses=[("InternalIP", "127.0.91.2")])
+    manifest = nodes.node_manifest(alone, addresses=[("InternalIP", "192.0.2.12")])
     manifest["status"].pop("conditions")
     nodes.create_node(plane, manifest)
     try:
         # A Node in KWOK's care registered afterwards turning Ready shows KWOK has caught up.
         later = _name("later")
-        kwok_nodes(later, addresses=[("InternalIP", "127.0.91.3")])
+        kwok_nodes(later, addresses=[("InternalIP", "192.0.2.13")])
         wait_for(lambda: is_ready(node(plane, later)), what="the labelled Node Ready")
         wait_for(lambda: _lease(plane, later), what="the labelled Node's Lease")
         untouched = node(plane, alone)
@@ -86,11 +86,11 @@ def test_addresses_written_by_the_cloud_provider_stay(
 ) -> None:
     plane = full_control_plane
     name = _name("addr")
-    kwok_nodes(name, addresses=[("InternalIP", "127.0.91.4"), ("Hostname", name)])
+    kwok_nodes(name, addresses=[("InternalIP", "192.0.2.14"), ("Hostname", name)])
     wait_for(lambda: is_ready(node(plane, name)), what="Node Ready")
     provided = [
-        {"type": "InternalIP", "address": "127.0.91.5"},
-        {"type": "ExternalIP", "address": "127.0.91.6"},
+        {"type": "InternalIP", "address": "192.0.2.15"},
+        {"type": "ExternalIP", "address": "192.0.2.16"},
         {"type": "Hostname", "address": name},
     ]
     with plane.http() as client:

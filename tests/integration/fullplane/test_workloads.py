@@ -21,7 +21,6 @@ from tests.integration.fullplane.conftest import (
     ENDPOINT_SLICES,
     PODS,
     create_namespace,
-    delete_namespace,
     get,
     is_ready,
     node,
@@ -44,7 +43,7 @@ def website(full_control_plane: FullControlPlane) -> Iterator[Website]:
     """Two KWOK Nodes, the website Deployment (3 replicas) and its Service, 3 Pods Running."""
     plane = full_control_plane
     suffix = uuid.uuid4().hex[:6]
-    nodes = {f"web-{suffix}-{i}": f"127.0.90.{i}" for i in (1, 2)}
+    nodes = {f"web-{suffix}-{i}": f"192.0.2.{i}" for i in (1, 2)}
     for name, ip in nodes.items():
         create_node(plane, kwok.node_manifest(name, addresses=[("InternalIP", ip)]))
     namespace = create_namespace(plane)
@@ -59,7 +58,7 @@ def website(full_control_plane: FullControlPlane) -> Iterator[Website]:
         pods = wait_for(three_running, timeout=120, what="3 website Pods Running")
         yield Website(namespace, nodes, pods)
     finally:
-        delete_namespace(plane, namespace)
+        plane.delete_namespace(namespace)
         for name in nodes:
             delete_node(plane, name)
 
@@ -145,12 +144,7 @@ def test_scaling_down_and_deleting_finish(
     """KWOK confirms graceful deletions (the kubelet's part) and the garbage collector removes a
     deleted Deployment's ReplicaSet and Pods."""
     plane = full_control_plane
-    deployment = website_deployment()
-    labels = {"app": "shrinking"}
-    deployment["metadata"] = {"name": "shrinking", "labels": labels}
-    deployment["spec"]["replicas"] = 2
-    deployment["spec"]["selector"] = {"matchLabels": labels}
-    deployment["spec"]["template"]["metadata"] = {"labels": labels}
+    deployment = website_deployment("shrinking", replicas=2)
     plane.apply(DEPLOYMENTS.path(website.namespace), deployment)
     wait_for(
         lambda: len(running_pods(plane, website.namespace, "app=shrinking")) == 2,
