@@ -5,6 +5,11 @@ four rules drawn from the menu below, each firing on a few percent of matching c
 operations are stuck for a while (longer than exoccm's operation deadline, then they complete),
 never for ever: a cloud operation that never ends would make convergence impossible by
 definition, not because of exoccm.
+
+Listings lie as an eventually consistent read replica would: empty, with some items left out,
+or showing the zone as it was a few seconds ago (a real cloud's replicas lag seconds, not
+minutes). Mostly ``list-load-balancers``, which the service controller reads; sometimes the
+instance and Instance Pool listings its pool lookups read, or all of them at once.
 """
 
 from __future__ import annotations
@@ -19,6 +24,16 @@ from exoccm.testing.simprocess import SimProcess
 Rule = dict[str, Any]
 
 MALFORMED_TARGETS = ("get-load-balancer", "list-load-balancers", "get-operation", "*")
+# Weighted towards the NLB listing; "*" reaches every list operation and nothing else.
+LISTING_TARGETS = (
+    "list-load-balancers",
+    "list-load-balancers",
+    "list-load-balancers",
+    "list-instances",
+    "list-instance-pools",
+    "*",
+)
+LAG_SECONDS = (2.0, 8.0)
 
 
 def _http(rng: random.Random) -> Rule:
@@ -67,6 +82,30 @@ def _malformed(rng: random.Random) -> Rule:
     }
 
 
+def _listing_empty(rng: random.Random) -> Rule:
+    return {
+        "operation_id": rng.choice(LISTING_TARGETS),
+        "fault": {"kind": "listing-empty"},
+        "probability": rng.uniform(0.05, 0.15),
+    }
+
+
+def _listing_partial(rng: random.Random) -> Rule:
+    return {
+        "operation_id": rng.choice(LISTING_TARGETS),
+        "fault": {"kind": "listing-partial", "share": round(rng.uniform(0.2, 0.6), 2)},
+        "probability": rng.uniform(0.1, 0.25),
+    }
+
+
+def _listing_lagging(rng: random.Random) -> Rule:
+    return {
+        "operation_id": rng.choice(LISTING_TARGETS),
+        "fault": {"kind": "listing-lagging", "seconds": round(rng.uniform(*LAG_SECONDS), 1)},
+        "probability": rng.uniform(0.15, 0.35),
+    }
+
+
 MENU = {
     "http": _http,
     "rate-limited": _rate_limited,
@@ -75,6 +114,9 @@ MENU = {
     "operation-timeout": _operation_timeout,
     "operation-stuck": _operation_stuck,
     "malformed": _malformed,
+    "listing-empty": _listing_empty,
+    "listing-partial": _listing_partial,
+    "listing-lagging": _listing_lagging,
 }
 
 
