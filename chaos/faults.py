@@ -1,7 +1,8 @@
 """Exoscale faults for the campaign: phases of a few moderate, probabilistic rules.
 
 Every phase starts by clearing the simulator's rules, then (nine times in ten) injects two to
-four rules drawn from the menu below, each firing on a few percent of matching calls. Stuck
+four rules drawn from the menu below, each firing on a few percent of matching calls (lies on
+a listing: 10-50 %), plus, two times in five, a lie when the draw had none. Stuck
 operations are stuck for a while (longer than exoccm's operation deadline, then they complete),
 never for ever: a cloud operation that never ends would make convergence impossible by
 definition, not because of exoccm.
@@ -34,6 +35,7 @@ LISTING_TARGETS = (
     "*",
 )
 LAG_SECONDS = (2.0, 8.0)
+DETAILS = ("status", "seconds", "share", "variant")  # fault parameters worth a progress line
 
 
 def _http(rng: random.Random) -> Rule:
@@ -86,7 +88,7 @@ def _listing_empty(rng: random.Random) -> Rule:
     return {
         "operation_id": rng.choice(LISTING_TARGETS),
         "fault": {"kind": "listing-empty"},
-        "probability": rng.uniform(0.05, 0.15),
+        "probability": rng.uniform(0.1, 0.25),
     }
 
 
@@ -94,7 +96,7 @@ def _listing_partial(rng: random.Random) -> Rule:
     return {
         "operation_id": rng.choice(LISTING_TARGETS),
         "fault": {"kind": "listing-partial", "share": round(rng.uniform(0.2, 0.6), 2)},
-        "probability": rng.uniform(0.1, 0.25),
+        "probability": rng.uniform(0.15, 0.4),
     }
 
 
@@ -102,9 +104,11 @@ def _listing_lagging(rng: random.Random) -> Rule:
     return {
         "operation_id": rng.choice(LISTING_TARGETS),
         "fault": {"kind": "listing-lagging", "seconds": round(rng.uniform(*LAG_SECONDS), 1)},
-        "probability": rng.uniform(0.15, 0.35),
+        "probability": rng.uniform(0.2, 0.5),
     }
 
+
+LIES = ("listing-empty", "listing-partial", "listing-lagging")
 
 MENU = {
     "http": _http,
@@ -125,6 +129,7 @@ class FaultPhases:
     sim: SimProcess
     rng: random.Random
     quiet_probability: float = 0.1
+    extra_lie_probability: float = 0.4  # a phase drawn without a lie gets one this often
     phases: int = 0
     rules: Counter[str] = field(default_factory=Counter)
 
@@ -135,6 +140,8 @@ class FaultPhases:
         if self.rng.random() < self.quiet_probability:
             return "faults: quiet phase (none)"
         kinds = self.rng.sample(sorted(MENU), self.rng.randint(2, 4))
+        if not set(kinds) & set(LIES) and self.rng.random() < self.extra_lie_probability:
+            kinds.append(self.rng.choice(LIES))
         described = []
         for kind in kinds:
             rule = MENU[kind](self.rng)
@@ -142,7 +149,8 @@ class FaultPhases:
             rule["probability"] = round(rule["probability"], 3)
             self.sim.call("inject", **rule)
             self.rules[kind] += 1
-            described.append(f"{kind}@{rule['operation_id']} p={rule['probability']}")
+            detail = "".join(f" {k}={v}" for k, v in rule["fault"].items() if k in DETAILS)
+            described.append(f"{kind}@{rule['operation_id']}{detail} p={rule['probability']}")
         return "faults: " + ", ".join(described)
 
     def clear(self) -> None:

@@ -13,8 +13,11 @@ Service and every zone's NLBs, as the simulator has them, and judges each Servic
   without one, nor with an IP no NLB holds (a zone move creates the new NLB and moves the
   status before the old NLB goes). A switch to ClusterIP suspends this until the Service has
   settled again.
+* **No second NLB.** A Service may have had, over the whole run, one NLB plus one per zone
+  move and per switch to ClusterIP (each makes a new one); more means exoccm made a duplicate,
+  e.g. after a listing that lied.
 * **Nothing for the hostile tenant.** Services refused by design never show an ingress IP or
-  exoccm's cleanup finalizer.
+  exoccm's cleanup finalizer, and no NLB is ever labelled as theirs.
 
 The NLBs are read before and after the Services, and an IP counts as held if either reading
 shows it: a move caught half-way (status already moved, old NLB already gone) is no gap.
@@ -55,6 +58,7 @@ class _Track:
 class IngressWatch:
     cloud: Cloud
     tracks: dict[str, _Track] = field(default_factory=dict)
+    nlbs_seen: dict[str, set[str]] = field(default_factory=dict)  # Service UID -> NLB IDs
     samples: int = 0
     unreadable: int = 0  # samples skipped: the apiserver or the simulator did not answer
     changes_seen: int = 0
@@ -76,6 +80,10 @@ class IngressWatch:
         held = {nlb.get("ip") for reading in readings for n in reading.values() for nlb in n}
         latest = readings[-1]
         self.samples += 1
+        for listed in latest.values():
+            for nlb in listed:
+                if uid := (nlb.get("labels") or {}).get(UID_LABEL):
+                    self.nlbs_seen.setdefault(uid, set()).add(str(nlb["id"]))
         for key, service in sorted(services.items()):
             meta = service["metadata"]
             if key in workload.deleted or meta.get("deletionTimestamp"):
@@ -86,6 +94,7 @@ class IngressWatch:
             track = self.tracks.setdefault(meta["uid"], _Track())
             self._note_requests(track, key, workload)
             self._judge(now, key, service, track, held, latest)
+            self._count_nlbs(key, meta["uid"], track)
 
     def _note_requests(self, track: _Track, key: Key, workload: Workload) -> None:
         moves, switches = workload.moves_asked[key], workload.switches_asked[key]
@@ -138,6 +147,16 @@ class IngressWatch:
             track.armed = track.armed or not track.switch_pending
         self._settle(now, track, self._settled(service, ips, nlbs))
 
+    def _count_nlbs(self, key: Key, uid: str, track: _Track) -> None:
+        seen = self.nlbs_seen.get(uid, set())
+        if len(seen) > 1 + track.moves_seen + track.switches_seen:
+            self._fail(
+                "second-nlb",
+                key,
+                f"{key[0]}/{key[1]} had {len(seen)} NLBs ({', '.join(sorted(seen))}) after "
+                f"{track.moves_seen} zone moves and {track.switches_seen} type switches",
+            )
+
     def _settle(self, now: float, track: _Track, settled: bool) -> None:
         if not settled:
             track.settled_since = None
@@ -171,6 +190,10 @@ class IngressWatch:
 
     def _judge_refused(self, key: Key, service: Obj) -> None:
         label = f"{key[0]}/{key[1]}"
+        if labelled := self.nlbs_seen.get(service["metadata"]["uid"]):
+            self._fail(
+                "refused-nlb", key, f"{label} (refused by design) got NLBs {sorted(labelled)}"
+            )
         if _ingress_ips(service):
             self._fail(
                 "refused-ip", key, f"{label} (refused by design) got {_ingress_ips(service)}"

@@ -18,7 +18,7 @@ def test_each_kind_builds_faults_the_simulator_accepts(kind: str) -> None:
         rule = MENU[kind](rng)
         fault = Fault.from_json(rule["fault"])
         assert fault.kind == kind
-        assert 0 < rule["probability"] <= 0.35
+        assert 0 < rule["probability"] <= 0.5
         if fault.family == "listing":
             assert rule["operation_id"] in LISTING_OPERATION_IDS | {"*"}
 

@@ -80,10 +80,11 @@ def scene() -> Iterator[Scene]:
 def test_an_ip_change_nobody_asked_for_is_a_failure_naming_both_ips(scene: Scene) -> None:
     scene.sample(service("10.0.0.1"), {HOME: [nlb("10.0.0.1")]})
     scene.sample(service("10.0.0.2"), {HOME: [nlb("10.0.0.2")]})
-    assert scene.failures() == [
+    assert scene.failures()[0] == (
         "chaos-0/web: IP changed from 10.0.0.1 to 10.0.0.2 without a zone move or type switch "
         "(seen in 1 samples)"
-    ]
+    )
+    assert "had 2 NLBs" in scene.failures()[1], "a replacement nobody asked for is a second NLB"
 
 
 def test_each_zone_move_allows_one_change_and_no_more(scene: Scene) -> None:
@@ -94,8 +95,8 @@ def test_each_zone_move_allows_one_change_and_no_more(scene: Scene) -> None:
     assert scene.failures() == []
     assert (scene.watch.changes_seen, scene.watch.changes_allowed) == (1, 1)
     scene.sample(service("10.0.0.3", zone=AWAY), {AWAY: [nlb("10.0.0.3")]})
-    assert len(scene.failures()) == 1
     assert "from 10.0.0.2 to 10.0.0.3" in scene.failures()[0]
+    assert "had 3 NLBs" in scene.failures()[1]
 
 
 def test_a_move_and_a_move_back_allow_two_changes(scene: Scene) -> None:
@@ -191,3 +192,29 @@ def test_an_allowance_outlives_a_settled_moment_shorter_than_the_settling_time(
     scene.sample(service("10.0.0.1"), settled, after=SETTLED_FOR / 2)
     scene.sample(service("10.0.0.2"), {HOME: [nlb("10.0.0.2")]})
     assert scene.failures() == []
+
+
+def test_a_second_nlb_nobody_asked_for_is_a_failure(scene: Scene) -> None:
+    scene.sample(service("10.0.0.1"), {HOME: [nlb("10.0.0.1")]})
+    scene.sample(service("10.0.0.1"), {HOME: [nlb("10.0.0.1"), nlb("10.0.0.2")]})
+    assert scene.failures() == [
+        "chaos-0/web had 2 NLBs (nlb-10.0.0.1, nlb-10.0.0.2) after 0 zone moves and 0 type "
+        "switches (seen in 1 samples)"
+    ]
+
+
+def test_each_move_and_switch_explains_one_more_nlb(scene: Scene) -> None:
+    scene.sample(service("10.0.0.1"), {HOME: [nlb("10.0.0.1")]})
+    scene.workload.moves_asked[KEY] += 1
+    scene.sample(service("10.0.0.2", zone=AWAY), {HOME: [nlb("10.0.0.1")], AWAY: [nlb("10.0.0.2")]})
+    scene.workload.switches_asked[KEY] += 1
+    scene.sample(service(None, zone=AWAY), {AWAY: []})
+    scene.sample(service("10.0.0.3", zone=AWAY), {AWAY: [nlb("10.0.0.3")]})
+    assert scene.failures() == []
+
+
+def test_an_nlb_labelled_as_a_refused_services_is_a_failure(scene: Scene) -> None:
+    scene.sample(service(None, finalizer=False), {HOME: [nlb("10.0.0.1")]}, refused=(KEY,))
+    assert scene.failures() == [
+        "chaos-0/web (refused by design) got NLBs ['nlb-10.0.0.1'] (seen in 1 samples)"
+    ]
