@@ -14,6 +14,7 @@ from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.scenario import register_nodes, seed_cloud
 from exoccm.testing.simprocess import SimProcess
 from tests.e2e.conftest import ZONE, wait_for
+from tests.e2e.service_helpers import OTHER_ZONE, World, ingress_ip, port
 
 
 def lb_service(name: str) -> dict[str, Any]:
@@ -112,3 +113,55 @@ def test_a_stop_that_outlives_the_apiserver_still_exits_0(
         if process is not None:
             process.kill()
         plane.stop()
+
+
+def test_a_move_resumed_by_a_new_leader_under_a_lying_listing_makes_no_second_nlb(
+    clean_cluster: ControlPlane,
+    simulator: SimProcess,
+    exoccm_factory: Callable[..., ExoccmProcess],
+    namespace: str,
+) -> None:
+    """A zone move made the NLB in the new zone, then failed adding its services; the Service
+    still named its old NLB, so a new leader (empty caches) looked for the new one in the new
+    zone's listing only. A listing that left it out made it create a second NLB there."""
+    world = World(clean_cluster, simulator, namespace)
+    world.nodes(world.pool("home"))
+    world.nodes(world.pool("away", zone=OTHER_ZONE))
+    process = exoccm_factory()
+    world.create_service("mover", [port(80)])
+    _, old = world.wait_ports("mover", {(80, "tcp")})
+
+    simulator.call(
+        "inject",
+        operation_id="add-service-to-load-balancer",
+        zone=OTHER_ZONE,
+        fault={"kind": "http", "status": 503},
+    )
+    world.annotate("mover", zone=OTHER_ZONE)
+    made = wait_for(
+        lambda: world.load_balancers(OTHER_ZONE), what="the NLB in the new zone, services failing"
+    )
+    wait_for(
+        lambda: simulator.count("add-service-to-load-balancer", zone=OTHER_ZONE, status=503) >= 2,
+        what="adding its service to fail",
+    )
+    process.stop()
+    simulator.call("clear_faults")
+    # From now on every listing of the new zone leaves that NLB out.
+    simulator.call(
+        "inject",
+        operation_id="list-load-balancers",
+        zone=OTHER_ZONE,
+        fault={"kind": "listing-partial", "ids": [made[0]["id"]]},
+    )
+    exoccm_factory()
+    moved, new = world.wait_nlb(
+        "mover", lambda svc, lb: lb["id"] != old["id"], zone=OTHER_ZONE, what="the moved NLB"
+    )
+    assert new["id"] == made[0]["id"], "the NLB made before the new leader took over"
+    assert ingress_ip(moved) == new["ip"]
+    assert simulator.count("create-load-balancer", zone=OTHER_ZONE) == 1, "no second NLB"
+    wait_for(
+        lambda: world.load_balancer(old["id"]) is None, timeout=90, what="the old zone's NLB to go"
+    )
+    assert [lb["id"] for lb in world.load_balancers(OTHER_ZONE)] == [new["id"]]

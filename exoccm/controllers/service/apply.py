@@ -6,12 +6,16 @@ sent and the new ID; the next step's answer completes it.) When a write fails in
 unknown (a lost response, a timed-out operation), the zone's NLB listing is marked stale: the
 next reconcile re-reads it before deciding anything, which is how a retried create finds the
 NLB the first attempt made instead of making a second one.
+
+As soon as the API names a new NLB, ``on_created`` hears its ID (even when the rest of the
+create or of the plan then fails), so the caller can record it where a later process finds it:
+a listing may leave a new NLB out, and a process that did not make it has no other trace of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -138,6 +142,7 @@ async def apply_plan(
     inventory: ZoneInventory,
     *,
     on_step: Callable[[str], None] | None = None,
+    on_created: Callable[[str], Awaitable[object]] | None = None,
 ) -> LoadBalancer | None:
     """Run the steps in order; return the NLB afterwards (None once deleted)."""
     lb = observed
@@ -151,7 +156,12 @@ async def apply_plan(
             raise  # nothing was sent
         except ExoscaleError:
             inventory.invalidate_load_balancers()
+            named = _named_by_create(step, inventory)
+            if named is not None and on_created is not None:
+                await on_created(named)
             raise
+        if isinstance(step, CreateLoadBalancer) and result is not None and on_created:
+            await on_created(result.id)
         if result is None:
             if lb is not None:
                 inventory.record_deleted(lb.id)
@@ -160,3 +170,11 @@ async def apply_plan(
         lb = result
         log.info("nlb_step_applied", zone=inventory.zone, step=description)
     return lb
+
+
+def _named_by_create(step: Step, inventory: ZoneInventory) -> str | None:
+    """The ID the API gave a create that then failed (its outcome unknown), if it gave one."""
+    if not isinstance(step, CreateLoadBalancer):
+        return None
+    pending = inventory.pending_create(step.labels.get(LABEL_SERVICE_UID, ""))
+    return pending.lb_id if pending is not None else None
