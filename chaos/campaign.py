@@ -33,7 +33,7 @@ from typing import Any
 
 from chaos import checks
 from chaos.cluster import Replica, Replicas
-from chaos.faults import FaultPhases
+from chaos.faults import STUCK_SECONDS, FaultPhases
 from chaos.ground import Ground, seed_zones
 from chaos.hostile import HostileTenant
 from chaos.ingress import IngressWatch
@@ -51,7 +51,7 @@ CLUSTER_ID = "chaos"
 LEASE_NAMESPACE = "chaos-system"
 
 
-def exoccm_env(sim: SimProcess) -> dict[str, str]:
+def exoccm_env(sim: SimProcess, operation_timeout: float) -> dict[str, str]:
     return {
         **sim.env(ZONE),
         "EXOCCM_CLUSTER_ID": CLUSTER_ID,
@@ -61,7 +61,7 @@ def exoccm_env(sim: SimProcess) -> dict[str, str]:
         "EXOCCM_RENEW_DEADLINE": "3s",
         "EXOCCM_RETRY_PERIOD": "0.5s",
         "EXOCCM_DRIFT_PERIOD": "5s",
-        "EXOCCM_OPERATION_TIMEOUT": "20s",
+        "EXOCCM_OPERATION_TIMEOUT": f"{operation_timeout:g}s",
         "EXOCCM_API_TIMEOUT": "5s",
         "EXOCCM_API_RATE_LIMIT": "50",
         "EXOCCM_API_BURST": "50",
@@ -88,6 +88,9 @@ class CampaignConfig:
     term_period: float = 45.0
     apiserver_period: float = 75.0
     fault_phase: tuple[float, float] = (12.0, 25.0)
+    # Stuck operations outlive exoccm's deadline for waiting on them, then complete.
+    operation_timeout: float = 20.0
+    stuck_seconds: tuple[float, float] = STUCK_SECONDS
     churn_interval: tuple[float, float] = (0.7, 2.5)
 
 
@@ -177,12 +180,12 @@ class Campaign:
                     f"zones {dict(cloud.pools)}; the other cluster's NLB {hostile.foreign['id']}; "
                     f"hand-made NLBs {[p.nlb['id'] for p in hostile.pairs]}"
                 )
-                env = exoccm_env(sim)
+                env = exoccm_env(sim, config.operation_timeout)
                 replicas = Replicas(
                     [Replica(name, plane.kubeconfig, env, self.workdir) for name in ("a", "b")]
                 )
                 replicas.start_all()
-                phases = FaultPhases(sim, rngs["faults"])
+                phases = FaultPhases(sim, rngs["faults"], stuck_seconds=config.stuck_seconds)
                 self._storm(plane, ground, phases, replicas, rngs)
                 settle = self._settle(ground, phases, replicas)
                 return summarize(
@@ -296,8 +299,13 @@ class Campaign:
         config = self.config
         phases.clear()
         replicas.ensure_running()
-        self.progress("settle: faults cleared, both replicas running; waiting for convergence")
+        stuck_until = phases.stuck_until(ground.sim.requests())
         began = time.monotonic()
+        stuck_wait = max(0.0, stuck_until - began)
+        self.progress(
+            "settle: faults cleared, both replicas running; waiting for convergence"
+            + (f" and {stuck_wait:.0f}s for stuck operations to land" if stuck_wait else "")
+        )
         last_report = 0.0
 
         def wait(seconds: float) -> None:
@@ -313,9 +321,10 @@ class Campaign:
             replicas.observe()
             state = ground.evaluate()
             elapsed = time.monotonic() - began
-            if state.passed or elapsed > config.settle_timeout:
+            landed = time.monotonic() >= stuck_until
+            if (state.passed and landed) or elapsed > config.settle_timeout:
                 break
-            if elapsed - last_report >= 15.0:
+            if elapsed - last_report >= 15.0 and state.failures:
                 last_report = elapsed
                 self.progress(f"settle: {len(state.failures)} mismatches, e.g. {state.failures[0]}")
             wait(2.0)
@@ -335,6 +344,7 @@ class Campaign:
         return {
             "converged": converged,
             "seconds": settle_seconds,
+            "stuck_operations_landing_s": round(stuck_wait, 1),
             "quiet_window_s": config.quiet_window,
             "writes_in_quiet_window": quiet_writes,
             "replicas_running_at_end": sum(r.running() for r in replicas.members),

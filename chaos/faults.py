@@ -16,6 +16,7 @@ instance and Instance Pool listings its pool lookups read, or all of them at onc
 from __future__ import annotations
 
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ LISTING_TARGETS = (
     "*",
 )
 LAG_SECONDS = (2.0, 8.0)
+# Longer than exoccm's operation deadline in the campaign (EXOCCM_OPERATION_TIMEOUT=20s).
+STUCK_SECONDS = (25.0, 40.0)
 DETAILS = ("status", "seconds", "share", "variant")  # fault parameters worth a progress line
 
 
@@ -70,8 +73,8 @@ def _operation_timeout(rng: random.Random) -> Rule:
     return {"fault": {"kind": "operation-timeout"}, "probability": rng.uniform(0.05, 0.1)}
 
 
-def _operation_stuck(rng: random.Random) -> Rule:
-    fault = {"kind": "operation-stuck", "seconds": round(rng.uniform(25.0, 40.0), 1)}
+def _operation_stuck(rng: random.Random, seconds: tuple[float, float] = STUCK_SECONDS) -> Rule:
+    fault = {"kind": "operation-stuck", "seconds": round(rng.uniform(*seconds), 1)}
     return {"fault": fault, "probability": rng.uniform(0.04, 0.08)}
 
 
@@ -129,9 +132,12 @@ class FaultPhases:
     sim: SimProcess
     rng: random.Random
     quiet_probability: float = 0.1
+    stuck_seconds: tuple[float, float] = STUCK_SECONDS
     extra_lie_probability: float = 0.4  # a phase drawn without a lie gets one this often
     phases: int = 0
     rules: Counter[str] = field(default_factory=Counter)
+    # (monotonic time it was injected, seconds) of each operation-stuck rule, oldest first
+    stuck_rules: list[tuple[float, float]] = field(default_factory=list)
 
     def next_phase(self) -> str:
         """Clear the rules and inject a new set; a line for the progress log."""
@@ -144,14 +150,36 @@ class FaultPhases:
             kinds.append(self.rng.choice(LIES))
         described = []
         for kind in kinds:
-            rule = MENU[kind](self.rng)
+            if kind == "operation-stuck":
+                rule = _operation_stuck(self.rng, self.stuck_seconds)
+            else:
+                rule = MENU[kind](self.rng)
             rule.setdefault("operation_id", "*")
             rule["probability"] = round(rule["probability"], 3)
             self.sim.call("inject", **rule)
             self.rules[kind] += 1
+            if kind == "operation-stuck":
+                self.stuck_rules.append((time.monotonic(), rule["fault"]["seconds"]))
             detail = "".join(f" {k}={v}" for k, v in rule["fault"].items() if k in DETAILS)
             described.append(f"{kind}@{rule['operation_id']}{detail} p={rule['probability']}")
         return "faults: " + ", ".join(described)
+
+    def stuck_until(self, requests: list[dict[str, Any]]) -> float:
+        """When the last operation a stuck rule held will have completed (monotonic time).
+
+        A stuck operation completes after the storm and may then land stale values over newer
+        ones (the simulator completes it as it was sent); exoccm repairing that is drift repair,
+        not a write of a converged system, so the settle waits for it. The simulator's clock and
+        the campaign's are the same host's monotonic clock.
+        """
+        due = 0.0
+        for record in requests:
+            if "operation-stuck" not in (record.get("fault") or ""):
+                continue
+            sent = float(record["at"])
+            held = [seconds for at, seconds in self.stuck_rules if at <= sent]
+            due = max(due, sent + (held[-1] if held else self.stuck_seconds[1]))
+        return due
 
     def clear(self) -> None:
         self.sim.call("clear_faults")

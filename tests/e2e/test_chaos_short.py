@@ -34,6 +34,8 @@ def test_a_short_campaign_ends_converged(tmp_path: Path) -> None:
         fault_phase=(5.0, 10.0),
         churn_interval=(0.7, 2.0),
         hostile_interval=(2.0, 5.0),
+        operation_timeout=8.0,  # stuck operations (10-15 s) outlive it and land soon after
+        stuck_seconds=(10.0, 15.0),
     )
     summary = run_campaign(config, say=print)
     report = json.dumps(summary, indent=2)
