@@ -7,7 +7,8 @@ from the victim's ``id`` annotation (and its UID from its metadata), then name i
 * ``steal-as-external``: by ``id`` with ``external: "true"`` and a ``service-name`` equal to the
   victim's NLB service on the victim's own port, to point that port at the attacker;
 * ``foreign-by-id`` and ``foreign-as-external``: the same against an NLB labelled as another
-  cluster's (``managed-by=exoccm``, ``k8s-cluster=elsewhere``), made in the simulator beforehand.
+  cluster's (``managed-by=exoccm``, ``k8s-cluster=elsewhere``), made beforehand
+  (:mod:`chaos.outsiders`).
 
 Every one must be refused (a Warning naming the owner, no write). Attackers come and go during
 the storm. Victims are Services of the ordinary workload, chosen once converged and *frozen*
@@ -24,26 +25,22 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from exoscale.api.v2 import Client
 
 from chaos.checks import Cloud, check_placed
+from chaos.outsiders import FOREIGN_SERVICE, OTHER_CLUSTER, Outsider
 from chaos.workload import PREFIX, TCP_PORTS, ZONE, Workload
 from exoccm.kube.resources import SERVICES
 from exoccm.testing.services import service_port
-from exoccm.testing.simprocess import API_KEY, API_SECRET, SimProcess
+from exoccm.testing.simprocess import SimProcess
 
 ID = PREFIX + "id"
 EXTERNAL = PREFIX + "external"
 SERVICE_NAME = PREFIX + "service-name"
 
-OTHER_CLUSTER = "elsewhere"
-FOREIGN_SERVICE = ("web", 80, 30080)  # the other cluster's NLB service: name, port, target port
 ATTACKS = ("steal-by-id", "steal-as-external", "foreign-by-id", "foreign-as-external")
 
 Obj = dict[str, Any]
@@ -118,55 +115,11 @@ class HostileTenant:
 
     def prepare(self) -> None:
         """Make the other cluster's NLB and one hand-made NLB per hostile namespace."""
-        zone = self.cloud.default_zone
-        client = Client(API_KEY, API_SECRET, url=f"{self.sim.url}/{zone}/v2")
-        pool = self.sim.call("add_instance_pool", zone=zone, name=f"{OTHER_CLUSTER}-nodes")
-        self.sim.call("add_instance", zone=zone, name=f"{OTHER_CLUSTER}-0", pool_id=pool["id"])
-        labels = {
-            "managed-by": "exoccm",
-            "k8s-cluster": OTHER_CLUSTER,
-            "k8s-service-uid": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
-            "k8s-service-namespace": "shop",
-            "k8s-service-name": "front",
-        }
-        foreign_id = self._create_nlb(client, f"k8s-{labels['k8s-service-uid']}", labels)
-        name, port, target = FOREIGN_SERVICE
-        client.add_service_to_load_balancer(
-            id=foreign_id,
-            name=name,
-            instance_pool={"id": pool["id"]},
-            protocol="tcp",
-            strategy="round-robin",
-            port=port,
-            target_port=target,
-            healthcheck={"mode": "tcp", "port": target},
-        )
+        outsider = Outsider(self.sim, self.cloud.default_zone)
+        self.foreign = outsider.other_clusters_nlb(self.rng)
         for namespace in self.namespaces:
-            lb_id = self._create_nlb(client, f"hand-made-{namespace}", None)
-            self.pairs.append(Pair(namespace, self._running(lb_id, services=0)))
-        self.foreign = self._running(foreign_id, services=1)
+            self.pairs.append(Pair(namespace, outsider.hand_made_nlb(f"hand-made-{namespace}")))
         self.foreign_since = self.sim.count()
-
-    def _create_nlb(self, client: Client, name: str, labels: dict[str, str] | None) -> str:
-        body: Obj = {"name": name, "description": "made outside this cluster"}
-        if labels:
-            body["labels"] = labels
-        operation = client.create_load_balancer(**body)
-        lb_id: str = operation["reference"]["id"]
-        self._running(lb_id, services=0)
-        return lb_id
-
-    def _running(self, lb_id: str, *, services: int, timeout: float = 30.0) -> Obj:
-        """The NLB once it and its ``services`` NLB services are running (polled: the official
-        client's own wait polls every few seconds)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            nlb = self._find(lb_id)
-            if nlb is not None and _all_running(nlb, services):
-                return nlb
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"NLB {lb_id} not running with {services} services: {nlb}")
-            time.sleep(0.1)
 
     def not_ours(self) -> frozenset[str]:
         """NLBs made outside exoccm: expected in the cloud, never leaks."""
@@ -397,15 +350,6 @@ class HostileTenant:
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
-
-
-def _all_running(nlb: Obj, services: int) -> bool:
-    listed = nlb.get("services") or []
-    return (
-        nlb.get("state") == "running"
-        and len(listed) == services
-        and all(s.get("state") == "running" for s in listed)
-    )
 
 
 def _name(key: Key | None) -> str:
