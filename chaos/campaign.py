@@ -1,19 +1,22 @@
 """The fault campaign: ``python -m chaos.campaign [--duration S] [--seed N] [--services N]``.
 
 One etcd + kube-apiserver, one Exoscale simulator (operation latency 0.2 s) with an Instance
-Pool of three instances and their Nodes, two exoccm replicas sharing a Lease. For ``--duration``
-seconds a seeded schedule creates, updates and deletes LoadBalancer Services, injects Exoscale
-faults in phases, SIGKILLs the leader, hands leadership over with SIGTERM and restarts the
-apiserver; exited replicas are replaced, as a Deployment would. Then the settle phase clears the
-faults and waits (bounded) until the simulator's NLBs are exactly what the Services ask for.
-Progress goes to stdout line by line; the summary is printed as JSON and written to ``--output``.
-The exit code is 0 when every end-state check passed.
+Pool and its Nodes in each of two zones, two exoccm replicas sharing a Lease. For ``--duration``
+seconds a seeded schedule creates, updates (zone moves included) and deletes LoadBalancer
+Services, lets a hostile tenant name NLBs that are not its own, injects Exoscale faults (lying
+listings included) in phases, SIGKILLs the leader, hands leadership over with SIGTERM and
+restarts the apiserver; exited replicas are replaced, as a Deployment would. Every Service's IP
+is sampled once a second throughout. Then the settle phase clears the faults and waits (bounded)
+until the simulator's NLBs are exactly what the Services ask for. Progress goes to stdout line
+by line; the summary is printed as JSON and written to ``--output``. The exit code is 0 when
+every check passed.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import dataclasses
 import json
 import random
 import shutil
@@ -28,35 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from chaos import checks
 from chaos.cluster import Replica, Replicas
-from chaos.faults import FaultPhases, fired
+from chaos.faults import STUCK_SECONDS, FaultPhases
+from chaos.ground import Ground, seed_zones
+from chaos.hostile import HostileTenant
+from chaos.ingress import IngressWatch
+from chaos.summary import Parts, summarize, writes
 from chaos.workload import Workload
 from exoccm.kube.resources import NAMESPACES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
-from exoccm.testing.scenario import register_nodes, seed_cloud
-from exoccm.testing.services import NLB_WRITE_OPERATIONS
 from exoccm.testing.simprocess import SimProcess
 
-ZONE = "de-muc-1"
+ZONE = "de-muc-1"  # exoccm's default zone
+OTHER_ZONE = "ch-gva-2"  # where zone moves go
+NODES_PER_ZONE = {ZONE: 3, OTHER_ZONE: 2}
 CLUSTER_ID = "chaos"
 LEASE_NAMESPACE = "chaos-system"
-# Exception types that must never reach a reconcile's error log: they would mean exoccm let a
-# malformed answer or its own bug escape its typed errors.
-LEAKS = (
-    "KeyError",
-    "TypeError",
-    "ValidationError",
-    "AttributeError",
-    "AssertionError",
-    "IndexError",
-)
 
 
-def exoccm_env(sim: SimProcess) -> dict[str, str]:
+def exoccm_env(sim: SimProcess, operation_timeout: float) -> dict[str, str]:
     return {
         **sim.env(ZONE),
         "EXOCCM_CLUSTER_ID": CLUSTER_ID,
@@ -66,7 +61,7 @@ def exoccm_env(sim: SimProcess) -> dict[str, str]:
         "EXOCCM_RENEW_DEADLINE": "3s",
         "EXOCCM_RETRY_PERIOD": "0.5s",
         "EXOCCM_DRIFT_PERIOD": "5s",
-        "EXOCCM_OPERATION_TIMEOUT": "20s",
+        "EXOCCM_OPERATION_TIMEOUT": f"{operation_timeout:g}s",
         "EXOCCM_API_TIMEOUT": "5s",
         "EXOCCM_API_RATE_LIMIT": "50",
         "EXOCCM_API_BURST": "50",
@@ -80,6 +75,11 @@ class CampaignConfig:
     seed: int = 1
     services: int = 15
     namespaces: int = 3
+    hostile_namespaces: int = 2
+    max_attackers: int = 6
+    max_victims: int = 3
+    hostile_interval: tuple[float, float] = (3.0, 7.0)
+    sample_period: float = 1.0
     settle_timeout: float = 360.0
     quiet_window: float = 15.0
     workdir: Path | None = None
@@ -88,6 +88,9 @@ class CampaignConfig:
     term_period: float = 45.0
     apiserver_period: float = 75.0
     fault_phase: tuple[float, float] = (12.0, 25.0)
+    # Stuck operations outlive exoccm's deadline for waiting on them, then complete.
+    operation_timeout: float = 20.0
+    stuck_seconds: tuple[float, float] = STUCK_SECONDS
     churn_interval: tuple[float, float] = (0.7, 2.5)
 
 
@@ -140,7 +143,8 @@ class Campaign:
 
     def run(self) -> dict[str, Any]:
         config = self.config
-        rngs = {p: random.Random(f"{config.seed}:{p}") for p in ("work", "faults", "plan", "pods")}  # noqa: S311
+        streams = ("work", "faults", "plan", "pods", "hostile")
+        rngs = {p: random.Random(f"{config.seed}:{p}") for p in streams}  # noqa: S311
         assets = binaries.ensure()
         plane = ControlPlane(assets, workdir=self.workdir / "control-plane", keep_workdir=True)
         sim = SimProcess(self.workdir / "simulator", seed={"seed": config.seed}, latency=0.2)
@@ -150,21 +154,48 @@ class Campaign:
             sim.start()
             self.progress(f"control plane at {plane.url}, simulator at {sim.url}")
             namespaces = tuple(f"chaos-{i}" for i in range(config.namespaces))
-            for name in (LEASE_NAMESPACE, *namespaces):
+            hostile_namespaces = tuple(f"tenant-{i}" for i in range(config.hostile_namespaces))
+            for name in (LEASE_NAMESPACE, *namespaces, *hostile_namespaces):
                 plane.apply(NAMESPACES.path(), {"metadata": {"name": name}})
-            pool, instances = seed_cloud(sim, ZONE, nodes=3)
-            register_nodes(plane, instances, uninitialized=False)
-            env = exoccm_env(sim)
-            replicas = Replicas(
-                [Replica(name, plane.kubeconfig, env, self.workdir) for name in ("a", "b")]
-            )
-            replicas.start_all()
+            cloud = checks.Cloud(ZONE, seed_zones(sim, plane, NODES_PER_ZONE), CLUSTER_ID)
             with plane.http() as http:
-                workload = Workload(http, rngs["work"], namespaces, config.services)
-                phases = FaultPhases(sim, rngs["faults"])
-                self._storm(plane, workload, phases, replicas, rngs)
-                settle = self._settle(sim, http, workload, phases, replicas, pool["id"])
-            return self._summary(sim, workload, phases, replicas, settle)
+                workload = Workload(
+                    http, rngs["work"], namespaces, config.services, zones=tuple(cloud.pools)
+                )
+                hostile = HostileTenant(
+                    http,
+                    sim,
+                    rngs["hostile"],
+                    hostile_namespaces,
+                    workload,
+                    cloud,
+                    max_attackers=config.max_attackers,
+                    max_victims=config.max_victims,
+                )
+                hostile.prepare()  # before exoccm starts: nothing but the tenant names them
+                cloud = dataclasses.replace(cloud, not_ours=hostile.not_ours())
+                hostile.cloud = cloud
+                ground = Ground(http, sim, cloud, workload, hostile, IngressWatch(cloud))
+                self.progress(
+                    f"zones {dict(cloud.pools)}; the other cluster's NLB {hostile.foreign['id']}; "
+                    f"hand-made NLBs {[p.nlb['id'] for p in hostile.pairs]}"
+                )
+                env = exoccm_env(sim, config.operation_timeout)
+                replicas = Replicas(
+                    [Replica(name, plane.kubeconfig, env, self.workdir) for name in ("a", "b")]
+                )
+                replicas.start_all()
+                phases = FaultPhases(sim, rngs["faults"], stuck_seconds=config.stuck_seconds)
+                self._storm(plane, ground, phases, replicas, rngs)
+                settle = self._settle(ground, phases, replicas)
+                return summarize(
+                    Parts(config, self.workdir, ground, phases, replicas),
+                    settle,
+                    {
+                        **dict(sorted(self.disruptions.items())),
+                        "apiserver_downtime_s": self.apiserver_downtime,
+                    },
+                )
         finally:
             if replicas is not None:
                 replicas.stop_all()
@@ -176,7 +207,7 @@ class Campaign:
     def _storm(
         self,
         plane: ControlPlane,
-        workload: Workload,
+        ground: Ground,
         phases: FaultPhases,
         replicas: Replicas,
         rngs: dict[str, random.Random],
@@ -188,13 +219,17 @@ class Campaign:
         start = time.monotonic()
         next_churn = start + 3.0
         next_phase = start + 5.0
-        next_poll = start
+        next_hostile = start + 2.0
+        next_poll = next_sample = start
         while (now := time.monotonic()) - start < config.duration:
             for note in replicas.supervise(lambda cause: self._restart_delay(cause, rngs["pods"])):
                 self.progress(note)
             if now >= next_poll:
                 replicas.observe()
                 next_poll = now + 1.0
+            if now >= next_sample:
+                ground.sample(now)
+                next_sample = now + config.sample_period
             if self._apiserver_restart is not None and not self._apiserver_restart.is_alive():
                 self._finish_apiserver_restart(plane)
             busy = self._apiserver_restart is not None
@@ -210,8 +245,12 @@ class Campaign:
                 self.progress(phases.next_phase())
                 next_phase = now + rngs["faults"].uniform(*config.fault_phase)
             if now >= next_churn:
-                self.progress(workload.step())
+                self.progress(ground.workload.step())
                 next_churn = now + rngs["work"].uniform(*config.churn_interval)
+            if now >= next_hostile:
+                for note in ground.hostile.step(now, (now - start) / config.duration):
+                    self.progress(note)
+                next_hostile = now + rngs["hostile"].uniform(*config.hostile_interval)
             time.sleep(0.2)
         if self._apiserver_restart is not None:
             self._apiserver_restart.join()
@@ -256,62 +295,48 @@ class Campaign:
 
     # -- settling and checking ----------------------------------------------------------------
 
-    def _settle(
-        self,
-        sim: SimProcess,
-        http: httpx.Client,
-        workload: Workload,
-        phases: FaultPhases,
-        replicas: Replicas,
-        pool_id: str,
-    ) -> dict[str, Any]:
+    def _settle(self, ground: Ground, phases: FaultPhases, replicas: Replicas) -> dict[str, Any]:
         config = self.config
         phases.clear()
         replicas.ensure_running()
-        self.progress("settle: faults cleared, both replicas running; waiting for convergence")
+        stuck_until = phases.stuck_until(ground.sim.requests())
         began = time.monotonic()
+        stuck_wait = max(0.0, stuck_until - began)
+        self.progress(
+            "settle: faults cleared, both replicas running; waiting for convergence"
+            + (f" and {stuck_wait:.0f}s for stuck operations to land" if stuck_wait else "")
+        )
         last_report = 0.0
 
-        def evaluate() -> checks.CheckResult:
-            try:
-                return checks.check(
-                    http,
-                    sim.load_balancers(ZONE),
-                    namespaces=workload.namespaces,
-                    deleted=workload.deleted,
-                    pool_id=pool_id,
-                    cluster_id=CLUSTER_ID,
-                )
-            except httpx.HTTPError as exc:
-                return checks.CheckResult(failures=[f"cannot read the state: {exc!r}"])
+        def wait(seconds: float) -> None:
+            """Supervise the replicas and go on sampling for ``seconds``."""
+            end = time.monotonic() + seconds
+            while (now := time.monotonic()) < end:
+                for note in replicas.supervise(lambda _: 1.0):
+                    self.progress(note)
+                ground.sample(now)
+                time.sleep(min(config.sample_period, max(0.0, end - time.monotonic())))
 
         while True:
-            for note in replicas.supervise(lambda _: 1.0):
-                self.progress(note)
             replicas.observe()
-            result = evaluate()
+            state = ground.evaluate()
             elapsed = time.monotonic() - began
-            if result.passed or elapsed > config.settle_timeout:
+            landed = time.monotonic() >= stuck_until
+            if (state.passed and landed) or elapsed > config.settle_timeout:
                 break
-            if elapsed - last_report >= 15.0:
+            if elapsed - last_report >= 15.0 and state.failures:
                 last_report = elapsed
-                self.progress(
-                    f"settle: {len(result.failures)} mismatches, e.g. {result.failures[0]}"
-                )
-            time.sleep(2.0)
+                self.progress(f"settle: {len(state.failures)} mismatches, e.g. {state.failures[0]}")
+            wait(2.0)
         settle_seconds = round(time.monotonic() - began, 1)
-        converged = result.passed
+        converged = state.passed
         self.progress(
             f"settle: {'converged' if converged else 'NOT converged'} after {settle_seconds}s"
         )
-        writes_before = _writes(sim.requests())
-        quiet_end = time.monotonic() + config.quiet_window
-        while time.monotonic() < quiet_end:
-            for note in replicas.supervise(lambda _: 1.0):
-                self.progress(note)
-            time.sleep(0.5)
-        quiet_writes = _writes(sim.requests()) - writes_before
-        final = evaluate()
+        writes_before = writes(ground.sim.requests())
+        wait(config.quiet_window)
+        quiet_writes = writes(ground.sim.requests()) - writes_before
+        final = ground.evaluate()
         self.progress(
             f"quiet window: {quiet_writes} cloud writes in {config.quiet_window:g}s; final checks "
             + ("passed" if final.passed else f"FAILED ({len(final.failures)})")
@@ -319,116 +344,12 @@ class Campaign:
         return {
             "converged": converged,
             "seconds": settle_seconds,
+            "stuck_operations_landing_s": round(stuck_wait, 1),
             "quiet_window_s": config.quiet_window,
             "writes_in_quiet_window": quiet_writes,
             "replicas_running_at_end": sum(r.running() for r in replicas.members),
             "checks": final.as_json(),
         }
-
-    # -- the summary ----------------------------------------------------------------------------
-
-    def _summary(
-        self,
-        sim: SimProcess,
-        workload: Workload,
-        phases: FaultPhases,
-        replicas: Replicas,
-        settle: dict[str, Any],
-    ) -> dict[str, Any]:
-        requests = sim.requests()
-        (self.workdir / "requests.json").write_text(json.dumps(requests))  # for forensics
-        by_kind, by_name = fired(requests)
-        operations = Counter(r.get("operation_id") or "unknown" for r in requests)
-        logs = _log_findings(replicas)
-        checks_json = settle["checks"]
-        problems = list(checks_json["failures"])
-        if settle["writes_in_quiet_window"]:
-            problems.append(f"{settle['writes_in_quiet_window']} cloud writes after convergence")
-        if logs["leaked_exceptions"]:
-            problems.append(f"exceptions leaked into reconcile errors: {logs['leaked_exceptions']}")
-        exits = replicas.exit_counts()
-        if exits.get("crash") or exits.get("sigterm-bad-exit") or exits.get("slow-shutdown"):
-            problems.append(f"replica exits that should not happen: {exits}")
-        if settle["replicas_running_at_end"] != len(replicas.members):
-            problems.append("a replica was not running at the end")
-        return {
-            "campaign": {
-                "seed": self.config.seed,
-                "duration_s": self.config.duration,
-                "services_target": self.config.services,
-                "namespaces": list(workload.namespaces),
-                "workdir": str(self.workdir),
-            },
-            "workload": {
-                "actions": dict(sorted(workload.counts.items())),
-                "services_created": len(workload.created),
-                "services_deleted": len(workload.deleted),
-                "kube_request_errors": dict(workload.kube_errors),
-            },
-            "faults": {
-                "phases": phases.phases,
-                "rules_injected": dict(sorted(phases.rules.items())),
-                "fired_by_kind": dict(sorted(by_kind.items())),
-                "fired_by_name": dict(sorted(by_name.items())),
-                "fired_total": sum(by_kind.values()),
-            },
-            "disruptions": {
-                **dict(sorted(self.disruptions.items())),
-                "apiserver_downtime_s": self.apiserver_downtime,
-                "replica_restarts": replicas.restarts,
-                "replica_exits": exits,
-            },
-            "leadership": {
-                "handovers": sum(replicas.handovers.values()),
-                "handovers_by_cause": dict(replicas.handovers),
-                "leaders_seen": len(replicas.leaders_seen),
-                "dual_leader_observations": replicas.dual_leader_observations,
-            },
-            "api": {
-                "requests": len(requests),
-                "writes": _writes(requests),
-                "by_operation": dict(operations.most_common()),
-                "by_status": dict(Counter(str(r["status"]) for r in requests).most_common()),
-            },
-            "exoccm_logs": logs,
-            "settle": {k: v for k, v in settle.items() if k != "checks"},
-            "checks": checks_json,
-            "problems": problems,
-            "outcome": "pass" if not problems else "fail",
-        }
-
-
-def _writes(requests: list[dict[str, Any]]) -> int:
-    return sum(1 for r in requests if r.get("operation_id") in NLB_WRITE_OPERATIONS)
-
-
-def _log_findings(replicas: Replicas) -> dict[str, Any]:
-    levels: Counter[str] = Counter()
-    failures: Counter[str] = Counter()
-    leaked: Counter[str] = Counter()
-    non_json_lines = 0
-    for replica in replicas.members:
-        for path in replica.logs:
-            for raw in path.read_bytes().splitlines():
-                try:
-                    line = json.loads(raw)
-                except ValueError:
-                    non_json_lines += 1
-                    continue
-                if not isinstance(line, dict):
-                    continue
-                levels[str(line.get("level"))] += 1
-                if line.get("msg") == "reconcile failed; will retry with backoff":
-                    kind = str(line.get("error", "")).split(":", 1)[0]
-                    failures[kind] += 1
-                    if kind in LEAKS:
-                        leaked[kind] += 1
-    return {
-        "lines_by_level": dict(levels),
-        "non_json_lines": non_json_lines,
-        "reconcile_failures_by_error": dict(failures.most_common()),
-        "leaked_exceptions": dict(leaked),
-    }
 
 
 def run_campaign(config: CampaignConfig, say: Callable[[str], None] = print) -> dict[str, Any]:

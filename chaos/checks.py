@@ -5,6 +5,11 @@ semantics documented for users (defaults: round-robin, a TCP health check on the
 10 s with a 5 s timeout and 1 retry, NLB ``k8s-<uid>``, NLB services ``<uid>-<port>[-udp]``), not
 by calling exoccm's ``desired_load_balancer``: a bug shared by the judge and the judged would
 otherwise pass.
+
+The checks are zone-aware: a Service's NLB must be in the zone its ``zone`` annotation names
+(else the default zone) and target that zone's Instance Pool. NLBs made outside exoccm (by hand,
+by another cluster) are expected and are not leaks, unless exoccm adopted them: then they are
+judged as the adopting Service's.
 """
 
 from __future__ import annotations
@@ -15,12 +20,26 @@ from typing import Any
 
 import httpx
 
-from chaos.workload import DESCRIPTION, INTERVAL, RETRIES, STRATEGY
+from chaos.workload import DESCRIPTION, INTERVAL, RETRIES, STRATEGY, ZONE
 from exoccm.kube.resources import SERVICES
 
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 UID_LABEL = "k8s-service-uid"
 Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What the checks know of the cloud besides its NLBs."""
+
+    default_zone: str
+    pools: Mapping[str, str]  # zone -> the Instance Pool of this cluster's Nodes there
+    cluster_id: str
+    not_ours: frozenset[str] = frozenset()  # ids of NLBs made outside exoccm
+
+    def zone_of(self, service: Obj) -> str:
+        annotations = service["metadata"].get("annotations") or {}
+        return str(annotations.get(ZONE) or self.default_zone)
 
 
 @dataclass
@@ -29,6 +48,8 @@ class CheckResult:
     load_balancer_services: int = 0
     cluster_ip_services: int = 0
     nlbs: int = 0
+    nlbs_by_zone: dict[str, int] = field(default_factory=dict)
+    not_ours: int = 0
     deleted_checked: int = 0
 
     @property
@@ -42,6 +63,8 @@ class CheckResult:
             "load_balancer_services": self.load_balancer_services,
             "cluster_ip_services": self.cluster_ip_services,
             "nlbs": self.nlbs,
+            "nlbs_by_zone": self.nlbs_by_zone,
+            "nlbs_not_exoccms": self.not_ours,
             "deleted_services_checked": self.deleted_checked,
         }
 
@@ -87,32 +110,57 @@ def _observed(svc: Obj) -> Obj:
     }
 
 
-def check(
-    http: httpx.Client,
-    nlbs: list[Obj],
-    *,
-    namespaces: Iterable[str],
-    deleted: Iterable[tuple[str, str]],
-    pool_id: str,
-    cluster_id: str,
-) -> CheckResult:
-    """Compare the Services of ``namespaces`` with the simulator's NLBs; every mismatch."""
-    result = CheckResult(nlbs=len(nlbs))
+def read_services(http: httpx.Client, namespaces: Iterable[str]) -> dict[tuple[str, str], Obj]:
+    """The Services of ``namespaces`` by (namespace, name), in one list call."""
+    wanted = set(namespaces)
+    response = http.get(SERVICES.path())
+    response.raise_for_status()
     services: dict[tuple[str, str], Obj] = {}
-    for namespace in namespaces:
-        response = http.get(SERVICES.path(namespace))
-        response.raise_for_status()
-        for item in response.json()["items"]:
-            services[(namespace, item["metadata"]["name"])] = item
-    by_uid: dict[str, list[Obj]] = {}
-    for nlb in nlbs:
-        labels = nlb.get("labels") or {}
-        if labels.get("managed-by") != "exoccm" or labels.get("k8s-cluster") != cluster_id:
-            result.failures.append(f"NLB {nlb['id']} ({nlb['name']}) is not labelled as ours")
-            continue
-        by_uid.setdefault(labels.get(UID_LABEL, ""), []).append(nlb)
+    for item in response.json()["items"]:
+        meta = item["metadata"]
+        if meta["namespace"] in wanted:
+            services[(meta["namespace"], meta["name"])] = item
+    return services
 
-    for key in sorted(set(deleted)):
+
+def check(
+    services: Mapping[tuple[str, str], Obj],
+    nlbs_by_zone: Mapping[str, list[Obj]],
+    *,
+    deleted: Iterable[tuple[str, str]],
+    cloud: Cloud,
+    judged_elsewhere: Iterable[tuple[str, str]] = (),
+) -> CheckResult:
+    """Compare ``services`` with the simulator's NLBs of every zone; every mismatch.
+
+    Services in ``judged_elsewhere`` (a hostile tenant's, refused by design) are not expected
+    to have an NLB; only their UIDs count, so that an NLB labelled as theirs is no leak.
+    """
+    result = CheckResult(
+        nlbs=sum(len(n) for n in nlbs_by_zone.values()),
+        nlbs_by_zone={zone: len(n) for zone, n in sorted(nlbs_by_zone.items())},
+    )
+    by_uid: dict[str, list[tuple[str, Obj]]] = {}
+    for zone, nlbs in sorted(nlbs_by_zone.items()):
+        for nlb in nlbs:
+            labels = nlb.get("labels") or {}
+            ours = (
+                labels.get("managed-by") == "exoccm"
+                and labels.get("k8s-cluster") == cloud.cluster_id
+            )
+            if not ours and nlb["id"] in cloud.not_ours:
+                result.not_ours += 1
+                continue
+            if not ours:
+                result.failures.append(
+                    f"NLB {nlb['id']} ({nlb['name']}) in {zone} is not labelled as ours"
+                )
+                continue
+            by_uid.setdefault(labels.get(UID_LABEL, ""), []).append((zone, nlb))
+
+    deleted = set(deleted)
+    skipped = set(judged_elsewhere)
+    for key in sorted(deleted):
         result.deleted_checked += 1
         if key in services:
             meta = services[key]["metadata"]
@@ -125,21 +173,35 @@ def check(
         label = f"{namespace}/{name}"
         uid = service["metadata"]["uid"]
         accounted.add(uid)
-        if (namespace, name) in set(deleted):
+        if (namespace, name) in deleted or (namespace, name) in skipped:
             continue
+        mine = by_uid.get(uid, [])
         if service["spec"].get("type") != "LoadBalancer":
             result.cluster_ip_services += 1
-            result.failures += _check_not_load_balancer(label, service, by_uid.get(uid, []))
+            result.failures += _check_not_load_balancer(label, service, [n for _, n in mine])
             continue
         result.load_balancer_services += 1
-        result.failures += _check_load_balancer(label, service, by_uid.get(uid, []), pool_id)
+        result.failures += check_placed(label, service, mine, cloud)
     for uid, leaked in by_uid.items():
         if uid not in accounted:
             result.failures += [
-                f"NLB {nlb['id']} leaked: its Service (uid {uid}) no longer exists"
-                for nlb in leaked
+                f"NLB {nlb['id']} in {zone} leaked: its Service (uid {uid}) no longer exists"
+                for zone, nlb in leaked
             ]
     return result
+
+
+def check_placed(label: str, service: Obj, nlbs: list[tuple[str, Obj]], cloud: Cloud) -> list[str]:
+    """One NLB, in the zone the Service asks for, matching it."""
+    if len(nlbs) > 1:
+        where = sorted(f"{nlb['id']} ({zone})" for zone, nlb in nlbs)
+        return [f"{label} has {len(nlbs)} NLBs: {where}"]
+    zone = cloud.zone_of(service)
+    if nlbs and nlbs[0][0] != zone:
+        return [
+            f"{label}: its NLB {nlbs[0][1]['id']} is in {nlbs[0][0]}, the Service asks for {zone}"
+        ]
+    return _check_load_balancer(label, service, [n for _, n in nlbs], cloud.pools[zone])
 
 
 def _ingress(service: Obj) -> list[Obj]:

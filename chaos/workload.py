@@ -1,9 +1,14 @@
 """Service churn: seeded creates, updates and deletes of LoadBalancer Services.
 
 Updates touch what the NLB must follow: ports (added, removed, renumbered), NodePorts, the type
-(LoadBalancer to ClusterIP and back) and the annotations strategy, health-check interval and
-retries, and description. Every request goes to the real apiserver as an admin; a request that
-fails (the apiserver may be restarting) is counted and skipped, never retried blindly.
+(LoadBalancer to ClusterIP and back), the zone (to the other zone and back) and the annotations
+strategy, health-check interval and retries, and description. Every request goes to the real
+apiserver as an admin; a request that fails (the apiserver may be restarting) is counted and
+skipped, never retried blindly.
+
+Zone moves and type switches are the only changes after which a Service's IP may change; the
+workload counts them per Service for the checks. Services the hostile tenant picked as victims
+are *frozen*: never changed again, so that any later write to their NLB is someone else's.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ STRATEGY = PREFIX + "service-strategy"
 INTERVAL = PREFIX + "service-healthcheck-interval"
 RETRIES = PREFIX + "service-healthcheck-retries"
 DESCRIPTION = PREFIX + "description"
+ZONE = PREFIX + "zone"
 
 STRATEGIES = ("round-robin", "source-hash", "maglev-hash")
 INTERVALS = ("5s", "10s", "15s", "30s", "1m")
@@ -43,9 +49,13 @@ class Workload:
     rng: random.Random
     namespaces: tuple[str, ...]
     target: int
+    zones: tuple[str, ...]  # the default zone first
     created: list[tuple[str, str]] = field(default_factory=list)
     deleted: set[tuple[str, str]] = field(default_factory=set)
     cluster_ip: set[tuple[str, str]] = field(default_factory=set)  # switched away from LB
+    frozen: set[tuple[str, str]] = field(default_factory=set)  # victims: never changed again
+    moves_asked: Counter[tuple[str, str]] = field(default_factory=Counter)
+    switches_asked: Counter[tuple[str, str]] = field(default_factory=Counter)  # to ClusterIP
     counts: Counter[str] = field(default_factory=Counter)
     kube_errors: Counter[str] = field(default_factory=Counter)
     _serial: int = 0
@@ -54,17 +64,21 @@ class Workload:
     def live(self) -> list[tuple[str, str]]:
         return [s for s in self.created if s not in self.deleted]
 
+    def changeable(self) -> list[tuple[str, str]]:
+        return [s for s in self.live if s not in self.frozen]
+
     # -- one step -----------------------------------------------------------------------------
 
     def step(self) -> str:
         """One random action; a line for the progress log."""
         live = self.live
+        changeable = self.changeable()
         roll = self.rng.random()
-        if len(live) < self.target and (roll < 0.5 or len(live) < 2):
+        if len(live) < self.target and (roll < 0.5 or len(changeable) < 2):
             return self.create()
         if roll < 0.15 and len(live) > self.target // 2:
-            return self.delete(self.rng.choice(live))
-        return self.update(self.rng.choice(live))
+            return self.delete(self.rng.choice(changeable))
+        return self.update(self.rng.choice(changeable))
 
     def create(self) -> str:
         self._serial += 1
@@ -80,6 +94,8 @@ class Workload:
             annotations[INTERVAL] = self.rng.choice(INTERVALS)
         if self.rng.random() < 0.3:
             annotations[DESCRIPTION] = f"chaos service {self._serial}"
+        if len(self.zones) > 1 and self.rng.random() < 0.2:
+            annotations[ZONE] = self.rng.choice(self.zones[1:])
         body = {
             "metadata": {"name": name, "annotations": annotations},
             "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": ports},
@@ -115,15 +131,26 @@ class Workload:
             return f"update {namespace}/{name} {kind} failed"
         if kind == "type-clusterip":
             self.cluster_ip.add(service)
+            self.switches_asked[service] += 1
         elif kind == "type-loadbalancer":
             self.cluster_ip.discard(service)
+        elif kind == "zone":
+            self.moves_asked[service] += 1
+            return f"update {namespace}/{name} zone {self.zone_of(patch)}"
         return f"update {namespace}/{name} {kind}"
+
+    def zone_of(self, service: Obj) -> str:
+        """The zone a Service (or a patch of its annotations) asks for."""
+        annotations = (service.get("metadata") or {}).get("annotations") or {}
+        return annotations.get(ZONE) or self.zones[0]
 
     # -- changes ------------------------------------------------------------------------------
 
     def _random_change(self, service: Obj) -> tuple[str, Obj]:
         ports: list[Obj] = [dict(p) for p in service["spec"]["ports"]]
         kinds = ["strategy", "interval", "retries", "description", "node-port", "renumber"]
+        if len(self.zones) > 1:
+            kinds.append("zone")
         if len(ports) < MAX_PORTS:
             kinds.append("add-port")
         if len(ports) > 1:
@@ -141,6 +168,8 @@ class Workload:
         elif kind == "description":
             text = f"changed {self.rng.randrange(10**6)}"
             annotations = {DESCRIPTION: self.rng.choice((text, None))}
+        elif kind == "zone":
+            annotations = {ZONE: self._next_zone(self.zone_of(service))}
         else:
             if kind == "node-port":
                 index = self.rng.randrange(len(ports))
@@ -162,6 +191,13 @@ class Workload:
                 ports.pop(self.rng.randrange(len(ports)))
             return kind, {"spec": {"ports": ports}}
         return kind, {"metadata": {"annotations": annotations}}
+
+    def _next_zone(self, current: str) -> str | None:
+        """Away from the default zone, or back: by removing the annotation or naming the zone."""
+        default = self.zones[0]
+        if current != default:
+            return self.rng.choice((None, default))
+        return self.rng.choice(self.zones[1:])
 
     def _free_port(self, ports: list[Obj], protocol: str | None = None) -> tuple[int, str]:
         protocol = protocol or ("UDP" if self.rng.random() < 0.15 else "TCP")

@@ -11,7 +11,7 @@ Obtain instances from :class:`exoccm.exoscale.registry.ExoscaleClients`, not dir
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
@@ -175,13 +175,13 @@ class ZoneClient:
         *,
         guard: Guard | None = None,
         read_back: bool = True,
-        on_started: Callable[[str], None] | None = None,
+        on_started: Callable[[str], Awaitable[object]] | None = None,
     ) -> LoadBalancer:
         """Create an NLB, wait until the API reports success, and return it.
 
-        ``on_started`` is called with the new NLB's ID as soon as the API's answer names it,
+        ``on_started`` is awaited with the new NLB's ID as soon as the API's answer names it,
         before the operation is waited for: a caller that loses the rest (a failed or timed-out
-        operation) still knows which NLB to read.
+        operation, or its process) still knows, or has recorded, which NLB to read.
 
         With ``read_back=False`` the NLB is not read afterwards: what is returned is what was
         sent plus the ID the operation names, without the IP (for a caller whose next write
@@ -199,7 +199,7 @@ class ZoneClient:
             "create-load-balancer", "POST", "/load-balancer", body=body, guard=guard
         )
         if on_started is not None and started.reference is not None and started.reference.id:
-            on_started(started.reference.id)
+            await on_started(started.reference.id)
         done = await self.wait(started, name="create-load-balancer")
         lb_id = self._referenced_id(done, "create-load-balancer")
         if not read_back:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from exoccm.kube.resources import NAMESPACES, SERVICES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
@@ -14,6 +16,7 @@ from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.scenario import register_nodes, seed_cloud
 from exoccm.testing.simprocess import SimProcess
 from tests.e2e.conftest import ZONE, wait_for
+from tests.e2e.service_helpers import OTHER_ZONE, World, ingress_ip, port
 
 
 def lb_service(name: str) -> dict[str, Any]:
@@ -112,3 +115,82 @@ def test_a_stop_that_outlives_the_apiserver_still_exits_0(
         if process is not None:
             process.kill()
         plane.stop()
+
+
+def _interrupt_while_adding_services(simulator: SimProcess, process: ExoccmProcess) -> None:
+    """The NLB is made in the new zone, adding its services keeps failing; a graceful stop."""
+    wait_for(
+        lambda: simulator.count("add-service-to-load-balancer", zone=OTHER_ZONE, status=503) >= 2,
+        what="adding the new NLB's service to fail",
+    )
+    process.stop()
+
+
+def _interrupt_while_the_create_is_pending(simulator: SimProcess, process: ExoccmProcess) -> None:
+    """The leader dies while it waits for the create's operation (the API already named it)."""
+    wait_for(
+        lambda: simulator.count("get-operation", zone=OTHER_ZONE) >= 2,
+        what="exoccm to wait for the stuck create",
+    )
+    process.kill()
+
+
+INTERRUPTIONS = {
+    "services-failing": (
+        "add-service-to-load-balancer",
+        {"kind": "http", "status": 503},
+        _interrupt_while_adding_services,
+    ),
+    "create-pending": (
+        "create-load-balancer",
+        {"kind": "operation-stuck", "seconds": 8},
+        _interrupt_while_the_create_is_pending,
+    ),
+}
+
+
+@pytest.mark.parametrize("interruption", sorted(INTERRUPTIONS))
+def test_a_move_resumed_by_a_new_leader_under_a_lying_listing_makes_no_second_nlb(
+    clean_cluster: ControlPlane,
+    simulator: SimProcess,
+    exoccm_factory: Callable[..., ExoccmProcess],
+    namespace: str,
+    interruption: str,
+) -> None:
+    """A zone move made the NLB in the new zone and was interrupted (its services failing, or
+    the leader killed while the create's operation was pending); the Service still named its
+    old NLB, so a new leader (empty caches) looked for the new one in the new zone's listing
+    only. A listing that left it out made it create a second NLB there."""
+    operation, fault, interrupt = INTERRUPTIONS[interruption]
+    world = World(clean_cluster, simulator, namespace)
+    world.nodes(world.pool("home"))
+    world.nodes(world.pool("away", zone=OTHER_ZONE))
+    process = exoccm_factory()
+    world.create_service("mover", [port(80)])
+    _, old = world.wait_ports("mover", {(80, "tcp")})
+
+    simulator.call("inject", operation_id=operation, zone=OTHER_ZONE, fault=fault, count=1)
+    if interruption == "services-failing":
+        simulator.call("inject", operation_id=operation, zone=OTHER_ZONE, fault=fault)
+    world.annotate("mover", zone=OTHER_ZONE)
+    made = wait_for(lambda: world.load_balancers(OTHER_ZONE), what="the NLB in the new zone")
+    interrupt(simulator, process)
+    simulator.call("clear_faults")
+    # From now on every listing of the new zone leaves that NLB out.
+    simulator.call(
+        "inject",
+        operation_id="list-load-balancers",
+        zone=OTHER_ZONE,
+        fault={"kind": "listing-partial", "ids": [made[0]["id"]]},
+    )
+    exoccm_factory()
+    moved, new = world.wait_nlb(
+        "mover", lambda svc, lb: lb["id"] != old["id"], zone=OTHER_ZONE, what="the moved NLB"
+    )
+    assert new["id"] == made[0]["id"], "the NLB made before the new leader took over"
+    assert ingress_ip(moved) == new["ip"]
+    assert simulator.count("create-load-balancer", zone=OTHER_ZONE) == 1, "no second NLB"
+    wait_for(
+        lambda: world.load_balancer(old["id"]) is None, timeout=90, what="the old zone's NLB to go"
+    )
+    assert [lb["id"] for lb in world.load_balancers(OTHER_ZONE)] == [new["id"]]

@@ -1,9 +1,12 @@
 """The fault campaign in CI: a minute of storm with a fixed seed, then the end-state checks.
 
 The same campaign as ``nox -s chaos`` (see ``docs/reliability.md``), shorter and denser: faults
-change every few seconds, the leader is killed and handed over, the apiserver restarts. The
-test asserts the campaign's own end checks (NLBs exactly as the Services ask, statuses, no leak,
-no duplicate, deleted Services gone, no write once converged) and that the storm really blew.
+(listings that lie among them) change every few seconds, the leader is killed and handed over,
+the apiserver restarts, Services move between zones and a hostile tenant names NLBs that are
+not its own. The test asserts the campaign's own checks (NLBs exactly as the Services ask, in
+their zones, statuses, no leak, no duplicate, deleted Services gone, no write once converged, no
+IP change nobody asked for, no Service without an NLB, nothing handed to or written for the
+attackers) and that the storm really blew.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ def test_a_short_campaign_ends_converged(tmp_path: Path) -> None:
         apiserver_period=45.0,
         fault_phase=(5.0, 10.0),
         churn_interval=(0.7, 2.0),
+        hostile_interval=(2.0, 5.0),
+        operation_timeout=8.0,  # stuck operations (10-15 s) outlive it and land soon after
+        stuck_seconds=(10.0, 15.0),
     )
     summary = run_campaign(config, say=print)
     report = json.dumps(summary, indent=2)
@@ -44,3 +50,11 @@ def test_a_short_campaign_ends_converged(tmp_path: Path) -> None:
     assert summary["disruptions"].get("apiserver-restart", 0) >= 1, report
     assert summary["leadership"]["handovers"] >= 1, report
     assert summary["workload"]["actions"].get("create", 0) >= 4, report
+    # Listings lied, Services moved zones, and the hostile tenant attacked and was refused.
+    fired = summary["faults"]["fired_by_kind"]
+    assert sum(n for kind, n in fired.items() if kind.startswith("listing-")) > 0, report
+    assert summary["workload"]["zone_moves_asked"] >= 1, report
+    hostile = summary["hostile"]
+    assert sum(hostile["refused_with_warning_by_kind"].values()) >= 2, report
+    assert hostile["pairs_adopted"] == hostile["pairs"] >= 1, report
+    assert summary["ingress_watch"]["samples"] >= 30, report

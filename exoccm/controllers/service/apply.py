@@ -6,12 +6,16 @@ sent and the new ID; the next step's answer completes it.) When a write fails in
 unknown (a lost response, a timed-out operation), the zone's NLB listing is marked stale: the
 next reconcile re-reads it before deciding anything, which is how a retried create finds the
 NLB the first attempt made instead of making a second one.
+
+As soon as the API names a new NLB (before its operation is waited for), ``on_created`` hears
+its ID, so the caller can record it where a later process finds it: a listing may leave a new
+NLB out, and a process that did not make it has no other trace of it.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -42,6 +46,8 @@ from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerServic
 
 log = structlog.get_logger(__name__)
 
+OnCreated = Callable[[str], Awaitable[object]]  # hears a new NLB's ID as soon as the API names it
+
 
 def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerServiceSpec:
     """The API body for an NLB service; updates carry no pool (the API cannot change it)."""
@@ -67,11 +73,16 @@ def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerSer
 
 
 async def _apply_step(
-    step: Step, lb: LoadBalancer | None, inventory: ZoneInventory, *, last: bool
+    step: Step,
+    lb: LoadBalancer | None,
+    inventory: ZoneInventory,
+    *,
+    last: bool,
+    on_created: OnCreated | None,
 ) -> LoadBalancer | None:
     client = inventory.client
     if isinstance(step, CreateLoadBalancer):
-        return await _create(step, inventory, last=last)
+        return await _create(step, inventory, last=last, on_created=on_created)
     assert lb is not None, "every step but create needs an existing NLB"
     match step:
         case UpdateLoadBalancer(name=name, description=description, labels=labels):
@@ -109,12 +120,25 @@ async def _apply_step(
 
 
 async def _create(
-    step: CreateLoadBalancer, inventory: ZoneInventory, *, last: bool
+    step: CreateLoadBalancer,
+    inventory: ZoneInventory,
+    *,
+    last: bool,
+    on_created: OnCreated | None,
 ) -> LoadBalancer:
     """Create the NLB, noting the attempt in the inventory until its outcome is known, so a
-    lost answer never leads to a second NLB (see :mod:`.lookup`)."""
+    lost answer never leads to a second NLB (see :mod:`.lookup`), and telling ``on_created``
+    its ID as soon as the API names it."""
     uid = step.labels.get(LABEL_SERVICE_UID, "")
     inventory.note_create_sent(uid)
+    named: list[str] = []
+
+    async def started(lb_id: str) -> None:
+        inventory.note_create_started(uid, lb_id)
+        named.append(lb_id)
+        if on_created is not None:
+            await on_created(lb_id)
+
     try:
         # A step after the create (adding its services) returns the whole NLB: reading it in
         # between would cost a call per new NLB for nothing.
@@ -123,12 +147,14 @@ async def _create(
             step.description or None,
             dict(step.labels),
             read_back=last,
-            on_started=lambda lb_id: inventory.note_create_started(uid, lb_id),
+            on_started=started,
         )
     except (NotLeaderError, InvalidRequestError, ForbiddenError):
         inventory.forget_create(uid)  # refused before anything was made
         raise
     inventory.forget_create(uid)
+    if not named and on_created is not None:  # the API named it only once done
+        await on_created(created.id)
     return created
 
 
@@ -138,6 +164,7 @@ async def apply_plan(
     inventory: ZoneInventory,
     *,
     on_step: Callable[[str], None] | None = None,
+    on_created: OnCreated | None = None,
 ) -> LoadBalancer | None:
     """Run the steps in order; return the NLB afterwards (None once deleted)."""
     lb = observed
@@ -146,7 +173,9 @@ async def apply_plan(
         if on_step is not None:
             on_step(description)
         try:
-            result = await _apply_step(step, lb, inventory, last=index == len(plan.steps))
+            result = await _apply_step(
+                step, lb, inventory, last=index == len(plan.steps), on_created=on_created
+            )
         except NotLeaderError:
             raise  # nothing was sent
         except ExoscaleError:

@@ -43,7 +43,7 @@ from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, NotLeaderError, RateLimitedError
 from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import ConflictError, KubeError, NotFoundError
 from exoccm.kube.events import EventRecorder, EventType
 from exoccm.kube.objects import key_of, uid_of
 
@@ -193,13 +193,22 @@ class ServiceReconciler:
             # The finalizer goes on before the first cloud write, so nothing can leak.
             service = await kubeside.add_finalizer(self.kube, service) or service
             await self._event(service, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
+            recorded: list[Obj] = []
+
+            async def record_id(lb_id: str) -> None:
+                written = await self._record_id(service, decision, lb_id)
+                recorded.extend([written] if written is not None else [])
+
             try:
-                lb = await apply_plan(plan, lb, self.inventories.zone(decision.zone))
+                lb = await apply_plan(
+                    plan, lb, self.inventories.zone(decision.zone), on_created=record_id
+                )
             except NotLeaderError:
                 raise
             except ExoscaleError as exc:
                 await self._failed(service, exc)
                 raise
+            service = recorded[-1] if recorded else service
             if any(isinstance(s, DeleteService) and s.pool_change for s in plan.steps):
                 await self._event(
                     service, "Normal", "UpdatedLoadBalancer", "Updated load balancer with new hosts"
@@ -217,6 +226,15 @@ class ServiceReconciler:
         if decision.retire is not None:
             await self._retire(service, decision.retire, authority)
         return DONE
+
+    async def _record_id(self, service: Obj, decision: Decision, lb_id: str) -> Obj | None:
+        """Name a new NLB on its Service at once: until then only listings could show it to a
+        later leader, and a listing may leave it out (it would make a second NLB)."""
+        try:
+            return await kubeside.write_annotations(self.kube, service, decision.write_back(lb_id))
+        except KubeError as exc:  # the write after the plan tries again
+            log.warning("nlb_id_not_recorded", service=key_of(service), nlb=lb_id, error=str(exc))
+            return None
 
     async def _retire(self, service: Obj, retire: Retirement, authority: Authority) -> None:
         """Delete the NLB of the zone the Service left, now that its status shows the new one."""
