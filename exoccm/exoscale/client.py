@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from exoccm.exoscale.errors import InvalidArgumentError, MalformedResponseError
+from exoccm.exoscale.estimates import DurationEstimates
 from exoccm.exoscale.locks import KeyedLocks
 from exoccm.exoscale.models import (
     Instance,
@@ -37,6 +38,7 @@ from exoccm.exoscale.models import (
 )
 from exoccm.exoscale.operations import wait_for_operation
 from exoccm.exoscale.options import ClientOptions
+from exoccm.exoscale.ratelimit import Priority
 from exoccm.exoscale.responses import parse_model
 from exoccm.exoscale.session import Guard, ZoneSession, path_segment
 
@@ -52,6 +54,8 @@ class ZoneClient:
         self._options = options
         self._nlb_locks = KeyedLocks()
         self._instance_types: dict[str, InstanceType] = {}
+        self.durations = DurationEstimates()
+        """How long this zone's operations take, by the API operation that starts them."""
 
     def __repr__(self) -> str:
         return f"ZoneClient(zone={self.zone!r}, endpoint={self.session.base_url!r})"
@@ -127,10 +131,14 @@ class ZoneClient:
         seg = self._seg(operation_id, "operation ID", "get-operation")
         return await self._get(Operation, "get-operation", f"/operation/{seg}")
 
+    async def _poll_turn(self) -> None:
+        # Polls finish work already started: they go before new requests at the rate limiter.
+        await self.session.take_turn(Priority.FINISH)
+
     async def _poll_operation(self, operation_id: str) -> Operation:
         seg = self._seg(operation_id, "operation ID", "get-operation")
         data = await self.session.request(
-            "get-operation", "GET", f"/operation/{seg}", retries=False
+            "get-operation", "GET", f"/operation/{seg}", retries=False, prepaid=True
         )
         return parse_model(Operation, data, operation="get-operation", zone=self.zone)
 
@@ -139,8 +147,8 @@ class ZoneClient:
     ) -> Operation:
         """Poll ``operation`` until it succeeds; raise if it fails or outlives the deadline.
 
-        ``name`` is the API operation that started it (for errors and logs); ``timeout``
-        overrides the client's operation deadline.
+        ``name`` is the API operation that started it (for errors, logs and the learned poll
+        timing of that kind); ``timeout`` overrides the client's operation deadline.
         """
         policy = self._options.wait
         if timeout is not None:
@@ -153,6 +161,8 @@ class ZoneClient:
             sleep=self._options.sleep,
             name=name,
             zone=self.zone,
+            estimate=self.durations[name],
+            turn=self._poll_turn,
         )
 
     # -- network load balancers ----------------------------------------------------------------

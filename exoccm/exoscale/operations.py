@@ -1,16 +1,19 @@
 """Waiting for asynchronous operations.
 
-Most NLB operations finish within a second or two, so the first poll comes after
-``first_delay`` (0.2 s by default) and the delay doubles from there until it meets the official
-clients' curve, ``clamp(3, 60, a·t + b)`` seconds at ``t`` seconds into the wait (3 s for the
-first 30 s, then linear to 60 s at 15 minutes). A few consecutive transient polling errors are
-tolerated; an overall deadline bounds the wait.
+With history (:mod:`.estimates`: per zone and operation kind, when operations are most likely
+done), the first poll comes at that moment and the next ones after brief, doubling pauses
+(a twentieth of the estimate, at least 50 ms). Without history the first poll comes after
+``first_delay`` (0.2 s by default) and the delay doubles from there. Either way no pause
+exceeds the official clients' curve, ``clamp(3, 60, a·t + b)`` seconds at ``t`` seconds into the
+wait (3 s for the first 30 s, then linear to 60 s at 15 minutes). Each poll waits for the zone's
+rate limiter like any request. A few consecutive transient polling errors are tolerated; an
+overall deadline bounds the wait.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 
@@ -19,6 +22,8 @@ from exoccm.exoscale.errors import (
     OperationFailedError,
     OperationTimeoutError,
 )
+from exoccm.exoscale.estimates import DurationEstimate, Outcome, Poll
+from exoccm.exoscale.metrics import OPERATION_FIRST_POLL, OPERATION_POLLS
 from exoccm.exoscale.models import Operation
 
 log = structlog.get_logger(__name__)
@@ -50,7 +55,39 @@ class WaitPolicy:
 
     timeout: float = 600.0
     first_delay: float = 0.2
+    """The first poll's delay while nothing is known about the operation's kind."""
     max_consecutive_errors: int = 5
+    backoff_share: float = 0.05
+    min_backoff: float = 0.05
+    """After a learned first poll, pauses start at ``backoff_share`` of the estimate, at least
+    ``min_backoff`` seconds, and double."""
+
+
+@dataclass
+class PollPlan:
+    """When to poll one operation: at the learned moment if there is one, else on the fixed
+    schedule. ``planned`` is fixed when the wait starts."""
+
+    policy: WaitPolicy
+    planned: float | None
+    attempts: int = 0
+    polls: list[Poll] = field(default_factory=list)
+
+    def delay(self, elapsed: float) -> float:
+        """Seconds to wait, ``elapsed`` seconds into the wait, before the next poll."""
+        if self.planned is None:
+            return poll_delay(self.attempts, elapsed, first_delay=self.policy.first_delay)
+        if self.attempts == 0:
+            return max(0.0, self.planned - elapsed)
+        brief = max(self.policy.min_backoff, self.policy.backoff_share * self.planned)
+        return min(brief * 2.0 ** min(self.attempts - 1, 30), official_poll_interval(elapsed))
+
+    def teach(self, estimate: DurationEstimate) -> None:
+        """Tell ``estimate`` what the polls of this (successful) wait showed."""
+        if self.planned is None:
+            estimate.seed(self.polls)
+        else:
+            estimate.learn(Outcome(self.planned, tuple(self.polls)))
 
 
 async def wait_for_operation(
@@ -62,18 +99,23 @@ async def wait_for_operation(
     sleep: Callable[[float], Awaitable[None]],
     name: str,
     zone: str,
+    estimate: DurationEstimate | None = None,
+    turn: Callable[[], Awaitable[None]] | None = None,
 ) -> Operation:
     """Poll until ``operation`` succeeds and return its final state.
 
-    ``poll`` fetches the operation once (no retries of its own). ``name`` is the API operation
-    that started it (``create-load-balancer``), used in errors and logs.
+    ``poll`` fetches the operation once (no retries of its own); ``turn``, when given, waits
+    for the rate limiter right before each poll (so that a poll's time is when it was sent).
+    ``name`` is the API operation that started it (``create-load-balancer``), used in errors and
+    logs. ``estimate`` is what is known about operations of this kind in this zone; it learns
+    from this wait if the operation succeeds.
 
     Raises :class:`OperationFailedError` on ``failure``/``timeout``, :class:`OperationTimeoutError`
     past ``policy.timeout``, and the polling error itself after too many consecutive ones or at
     once for a non-transient one (a 404 for the operation, say).
     """
     started = clock()
-    polls = 0
+    plan = PollPlan(policy, estimate.first_poll if estimate is not None else None)
     consecutive_errors = 0
     extra_pause = 0.0
     while operation.state == "pending":
@@ -81,10 +123,13 @@ async def wait_for_operation(
         remaining = policy.timeout - elapsed
         if remaining <= 0:
             raise OperationTimeoutError(operation.id, elapsed, operation=name, zone=zone)
-        delay = max(poll_delay(polls, elapsed, first_delay=policy.first_delay), extra_pause)
+        delay = max(plan.delay(elapsed), extra_pause)
         await sleep(min(delay, remaining))
-        polls += 1
+        plan.attempts += 1
         try:
+            if turn is not None:
+                await turn()
+            sent = clock() - started
             operation = await poll(operation.id)
         except ExoscaleError as exc:
             if not exc.retryable:
@@ -102,6 +147,7 @@ async def wait_for_operation(
                 error=str(exc),
             )
             continue
+        plan.polls.append(Poll(sent, clock() - started, operation.state != "pending"))
         consecutive_errors = 0
         extra_pause = 0.0
     if operation.state != "success":
@@ -113,12 +159,19 @@ async def wait_for_operation(
             operation=name,
             zone=zone,
         )
+    if plan.polls:
+        OPERATION_POLLS.labels(name, zone).observe(len(plan.polls))
+        if estimate is not None:
+            plan.teach(estimate)
+            if estimate.first_poll is not None:
+                OPERATION_FIRST_POLL.labels(name, zone).set(estimate.first_poll)
     log.debug(
         "exoscale_operation_done",
         operation=name,
         zone=zone,
         operation_id=operation.id,
-        polls=polls,
+        polls=plan.attempts,
+        planned_first_poll=plan.planned,
         seconds=round(clock() - started, 3),
     )
     return operation

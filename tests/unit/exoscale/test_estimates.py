@@ -1,0 +1,218 @@
+"""The learned first-poll delay: seeding, the quantile-tracking steps, bounds, and convergence
+when operations are waited for on virtual time."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+
+import anyio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exoccm.exoscale.estimates import (
+    DurationEstimate,
+    DurationEstimates,
+    EstimateTuning,
+    Outcome,
+    Poll,
+)
+from exoccm.exoscale.models import Operation
+from exoccm.exoscale.operations import WaitPolicy, wait_for_operation
+from tests.unit.exoscale.faketime import FakeTime
+
+
+def seeded(seconds: float, tuning: EstimateTuning | None = None) -> DurationEstimate:
+    estimate = DurationEstimate(tuning)
+    estimate.seed([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
+    assert estimate.first_poll == pytest.approx(seconds)
+    return estimate
+
+
+def hit(at: float) -> Outcome:
+    return Outcome(at, (Poll(at, at + 0.003, True),))
+
+
+def miss(at: float, done_at: float) -> Outcome:
+    return Outcome(at, (Poll(at, at + 0.003, False), Poll(done_at, done_at + 0.003, True)))
+
+
+def test_nothing_is_known_before_an_operation_ends() -> None:
+    estimate = DurationEstimate()
+    assert estimate.first_poll is None
+    estimate.learn(Outcome(1.0, (Poll(1.0, 1.01, False),)))  # never seen done: no evidence
+    assert estimate.first_poll is None
+
+
+def test_the_first_operation_seeds_the_middle_of_its_bracket() -> None:
+    estimate = DurationEstimate()
+    # The fixed schedule: pending at 0.2 and 0.6 s, done at the poll sent at 1.4 s.
+    estimate.seed([Poll(0.2, 0.21, False), Poll(0.6, 0.61, False), Poll(1.4, 1.41, True)])
+    assert estimate.first_poll == pytest.approx((0.6 + 1.41) / 2)
+    estimate.seed([Poll(5.0, 5.0, True)])  # only the first seeds
+    assert estimate.first_poll == pytest.approx((0.6 + 1.41) / 2)
+
+
+def test_a_first_poll_that_finds_it_done_lowers_the_estimate_a_little() -> None:
+    tuning = EstimateTuning()
+    estimate = seeded(1.0, tuning)
+    estimate.learn(hit(1.0))
+    step = tuning.initial_step * (1 - tuning.hit_rate)
+    assert estimate.first_poll == pytest.approx(math.exp(-step))
+
+
+def test_a_first_poll_that_finds_it_pending_raises_it_more_but_not_past_where_it_was_done() -> None:
+    tuning = EstimateTuning()
+    estimate = seeded(1.0, tuning)
+    estimate.learn(miss(1.0, 3.0))  # far later: the step decides
+    assert estimate.first_poll == pytest.approx(math.exp(tuning.initial_step * tuning.hit_rate))
+    estimate = seeded(1.0, tuning)
+    estimate.learn(miss(1.0, 1.05))  # just later: the time it was seen done decides
+    assert estimate.first_poll == pytest.approx(1.053)
+
+
+def test_a_late_first_poll_that_finds_it_done_teaches_nothing() -> None:
+    estimate = seeded(1.0)
+    estimate.learn(Outcome(1.0, (Poll(1.6, 1.61, True),)))  # held back by the rate limiter
+    assert estimate.first_poll == pytest.approx(1.0)
+    estimate.learn(Outcome(1.0, (Poll(1.6, 1.61, False), Poll(1.7, 1.71, True))))
+    assert estimate.first_poll is not None
+    assert estimate.first_poll > 1.0
+
+
+def test_the_step_shrinks_when_the_direction_changes_and_grows_along_a_trend() -> None:
+    tuning = EstimateTuning(initial_step=0.4, min_step=0.02, grow_after_hits=3)
+    estimate = seeded(1.0, tuning)
+    estimate.learn(miss(1.0, 10.0))
+    after_miss = estimate.first_poll
+    assert after_miss is not None
+    estimate.learn(hit(after_miss))  # reversal: half the step
+    assert math.log(after_miss / estimate.first_poll) == pytest.approx(0.2 * 0.1)  # type: ignore[operator]
+    lows = []
+    for _ in range(6):
+        current = estimate.first_poll
+        assert current is not None
+        estimate.learn(hit(current))
+        lows.append(math.log(current / estimate.first_poll))  # type: ignore[operator]
+    # Two more hits complete a run of three: the step doubles, and again after three more.
+    assert lows[0] == pytest.approx(0.02)
+    assert lows[1] == pytest.approx(0.04)
+    assert lows[4] == pytest.approx(0.08)
+
+
+@given(
+    outcomes=st.lists(
+        st.tuples(st.booleans(), st.floats(0.01, 1000.0), st.floats(0.0, 2000.0)), max_size=60
+    )
+)
+def test_the_estimate_stays_within_its_bounds(outcomes: list[tuple[bool, float, float]]) -> None:
+    tuning = EstimateTuning()
+    estimate = seeded(1.0, tuning)
+    for done_first, planned, later in outcomes:
+        estimate.learn(hit(planned) if done_first else miss(planned, planned + later))
+        assert estimate.first_poll is not None
+        assert tuning.min_estimate <= estimate.first_poll <= tuning.max_estimate + 1e-9
+
+
+def test_each_kind_has_its_own_estimate() -> None:
+    estimates = DurationEstimates()
+    estimates["create-load-balancer"].seed([Poll(1.0, 1.0, True)])
+    assert estimates["create-load-balancer"].first_poll == pytest.approx(0.5)
+    assert estimates["add-service-to-load-balancer"].first_poll is None
+    assert estimates["create-load-balancer"] is estimates["create-load-balancer"]
+    assert set(estimates.kinds()) == {"create-load-balancer", "add-service-to-load-balancer"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"hit_rate": 1.0}, "hit_rate"),
+        ({"min_step": 0.5, "initial_step": 0.4}, "steps"),
+        ({"min_estimate": 0.0}, "estimates"),
+    ],
+)
+def test_nonsense_tuning_is_refused(changes: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EstimateTuning(**changes)  # type: ignore[arg-type]
+
+
+# -- learning while waiting, on virtual time ------------------------------------------------------
+
+
+def waits(
+    durations: Callable[[int], float], count: int, estimate: DurationEstimate
+) -> list[tuple[int, float]]:
+    """Wait for ``count`` operations of the given durations one after the other; return each
+    one's polls and how late its end was seen."""
+    time = FakeTime(start=0.0)
+    results: list[tuple[int, float]] = []
+
+    async def one(duration: float) -> None:
+        started = time.now
+        polls = 0
+
+        async def poll(operation_id: str) -> Operation:
+            nonlocal polls
+            polls += 1
+            done = time.now - started >= duration
+            return Operation(id=operation_id, state="success" if done else "pending")
+
+        await wait_for_operation(
+            Operation(id="op", state="pending"),
+            poll=poll,
+            policy=WaitPolicy(),
+            clock=time.clock,
+            sleep=time.sleep,
+            name="create-load-balancer",
+            zone="ch-gva-2",
+            estimate=estimate,
+        )
+        results.append((polls, time.now - started - duration))
+
+    for index in range(count):
+        anyio.run(one, durations(index))
+    return results
+
+
+def test_operations_of_a_steady_duration_need_about_one_poll_and_are_seen_at_once() -> None:
+    estimate = DurationEstimate()
+    results = waits(lambda _: 1.0, 200, estimate)
+    assert results[0][0] == 3  # no history: the fixed schedule (0.2, 0.6, 1.4 s)
+    settled = results[20:]
+    polls = sum(p for p, _ in settled) / len(settled)
+    late = sum(lateness for _, lateness in settled) / len(settled)
+    assert polls <= 1.2
+    assert late <= 0.05
+    assert estimate.first_poll == pytest.approx(1.0, rel=0.05)
+
+
+def test_the_estimate_follows_operations_that_get_slower_then_faster() -> None:
+    estimate = DurationEstimate()
+    waits(lambda _: 1.0, 50, estimate)
+    waits(lambda _: 4.0, 30, estimate)
+    assert estimate.first_poll == pytest.approx(4.0, rel=0.1)
+    waits(lambda _: 1.0, 120, estimate)
+    assert estimate.first_poll == pytest.approx(1.0, rel=0.1)
+
+
+def test_one_stuck_outlier_does_not_throw_the_estimate_off() -> None:
+    estimate = DurationEstimate()
+    waits(lambda _: 1.0, 50, estimate)
+    waits(lambda _: 120.0, 1, estimate)
+    assert estimate.first_poll is not None
+    assert estimate.first_poll < 3.0
+    results = waits(lambda _: 1.0, 40, estimate)
+    assert sum(p for p, _ in results[10:]) / 30 <= 1.2
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_with_varying_durations_most_first_polls_find_the_operation_done(seed: int) -> None:
+    rng = random.Random(seed)
+    estimate = DurationEstimate()
+    results = waits(lambda _: rng.uniform(0.8, 1.6), 300, estimate)
+    settled = results[50:]
+    first_poll_done = sum(1 for polls, _ in settled if polls == 1) / len(settled)
+    assert 0.8 <= first_poll_done <= 0.97
