@@ -5,13 +5,15 @@ and which one found it done. What the waiting code needs is not the mean duratio
 poll first*: the moment by which most operations of that kind are done, a high quantile of their
 duration. :class:`DurationEstimate` tracks that quantile as a stochastic approximation (the
 classic quantile-tracking update, in log space so that it works alike for 1 s and 1 min): each
-operation whose first poll found it done lowers the estimate by a small step, each one it found
-pending raises it by a step ``hit_rate / (1 - hit_rate)`` times larger, so the estimate settles
-where that share of first polls finds the operation done. The step adapts: it shrinks whenever
-the direction changes (fine steps around the right value) and grows while evidence keeps pointing
-the same way (a quick walk to a new value after the API got slower or faster). A raise never goes
-past the time a later poll saw the operation done, so one slow outlier cannot throw the estimate
-far off.
+operation that a first poll at the estimate found done lowers the estimate by a small step, each
+one a poll at the estimate found pending raises it by a step ``hit_rate / (1 - hit_rate)`` times
+larger, so the estimate settles where that share of first polls finds the operation done. Polls
+far from the current estimate (many operations are waited for at once, each planned on the
+estimate of its start; the rate limiter can hold a poll back) say nothing about it and are not
+counted. The step adapts: it shrinks whenever the direction changes (fine steps around the right
+value) and grows while evidence keeps pointing the same way (a quick walk to a new value after
+the API got slower or faster). A raise never goes past the time a later poll saw the operation
+done, so one slow outlier cannot throw the estimate far off.
 
 The first operation of a kind is waited for on the fixed schedule; the middle of its bracket
 (last poll that found it pending, first that found it done) seeds the estimate.
@@ -51,8 +53,7 @@ class EstimateTuning:
     max_estimate: float = 60.0
     """Bounds of the first-poll delay, in seconds."""
     lateness_slack: float = 0.05
-    """A first poll sent later than planned by more than this share of the plan (it waited for
-    the rate limiter) and finding the operation done says nothing about the plan."""
+    """Polls within this share of the estimate (plus 5 ms) count as polls at the estimate."""
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.hit_rate < 1.0:
@@ -61,15 +62,6 @@ class EstimateTuning:
             raise ValueError("steps must satisfy 0 < min_step <= initial_step <= max_step")
         if not 0 < self.min_estimate < self.max_estimate:
             raise ValueError("estimates must satisfy 0 < min_estimate < max_estimate")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What one finished operation says about the first-poll delay it was waited for with."""
-
-    planned: float
-    """The first-poll delay the wait used (the estimate when it started)."""
-    polls: Sequence[Poll]
 
 
 class DurationEstimate:
@@ -97,34 +89,37 @@ class DurationEstimate:
         t = self.tuning
         self._log = math.log(min(t.max_estimate, max(t.min_estimate, seconds)))
 
-    def seed(self, polls: Sequence[Poll]) -> None:
-        """Learn from an operation waited for on the fixed schedule: the middle of the bracket
-        its polls put around its duration seeds the estimate (later ones refine it)."""
-        if self._log is not None or not polls or not polls[-1].done:
+    def learn(self, polls: Sequence[Poll]) -> None:
+        """Learn from the polls of one operation that ended (the last poll found it done).
+
+        Only what the polls say about the current estimate counts: a poll at or after it that
+        found the operation pending raises it; a first poll by then that found it done lowers
+        it. Polls far from it (a wait that started on an older estimate, or a poll the rate
+        limiter held back) say nothing about it.
+        """
+        if not polls or not polls[-1].done:
             return
+        if self._log is None:
+            self._seed(polls)
+            return
+        current = math.exp(self._log)
+        slack = current * self.tuning.lateness_slack + 0.005
+        done = polls[-1]
+        if any(not p.done and p.sent >= current - slack for p in polls):
+            # Pending when the estimate said done: raise it, but not beyond the poll that saw
+            # the operation done (the middle of its round trip: a slow answer is no slow
+            # operation).
+            self._move(+1, cap=math.log(max((done.sent + done.answered) / 2, current)))
+        elif polls[0].done and polls[0].sent <= current + slack:
+            self._move(-1, cap=None)
+
+    def _seed(self, polls: Sequence[Poll]) -> None:
+        # Waited for on the fixed schedule: the middle of the bracket its polls put around its
+        # duration (last poll that found it pending, first that found it done).
         pending = [p.sent for p in polls if not p.done]
         low = max(pending, default=0.0)
         self._set((low + polls[-1].answered) / 2)
         self.learned += 1
-
-    def learn(self, outcome: Outcome) -> None:
-        """Learn from an operation whose first poll was planned at ``outcome.planned``."""
-        polls = outcome.polls
-        if not polls or not polls[-1].done:
-            return
-        if self._log is None:
-            self.seed(polls)
-            return
-        planned = outcome.planned
-        first = polls[0]
-        t = self.tuning
-        if not first.done:
-            # Pending at its first poll: the plan was too early. Raise, but never beyond the
-            # time a poll saw it done (the duration is at most that).
-            self._move(+1, cap=math.log(max(polls[-1].answered, planned)))
-        elif first.sent <= planned * (1 + t.lateness_slack) + 0.005:
-            self._move(-1, cap=None)
-        # else: done at a first poll that came late (rate limited): no evidence about the plan.
 
     def _move(self, direction: int, cap: float | None) -> None:
         assert self._log is not None

@@ -22,7 +22,7 @@ from exoccm.exoscale.errors import (
     OperationFailedError,
     OperationTimeoutError,
 )
-from exoccm.exoscale.estimates import DurationEstimate, Outcome, Poll
+from exoccm.exoscale.estimates import DurationEstimate, Poll
 from exoccm.exoscale.metrics import OPERATION_FIRST_POLL, OPERATION_POLLS
 from exoccm.exoscale.models import Operation
 
@@ -81,13 +81,6 @@ class PollPlan:
             return max(0.0, self.planned - elapsed)
         brief = max(self.policy.min_backoff, self.policy.backoff_share * self.planned)
         return min(brief * 2.0 ** min(self.attempts - 1, 30), official_poll_interval(elapsed))
-
-    def teach(self, estimate: DurationEstimate) -> None:
-        """Tell ``estimate`` what the polls of this (successful) wait showed."""
-        if self.planned is None:
-            estimate.seed(self.polls)
-        else:
-            estimate.learn(Outcome(self.planned, tuple(self.polls)))
 
 
 async def wait_for_operation(
@@ -162,7 +155,7 @@ async def wait_for_operation(
     if plan.polls:
         OPERATION_POLLS.labels(name, zone).observe(len(plan.polls))
         if estimate is not None:
-            plan.teach(estimate)
+            estimate.learn(plan.polls)
             if estimate.first_poll is not None:
                 OPERATION_FIRST_POLL.labels(name, zone).set(estimate.first_poll)
     log.debug(

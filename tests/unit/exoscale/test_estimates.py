@@ -3,6 +3,7 @@ when operations are waited for on virtual time."""
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 from collections.abc import Callable
@@ -12,13 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exoccm.exoscale.estimates import (
-    DurationEstimate,
-    DurationEstimates,
-    EstimateTuning,
-    Outcome,
-    Poll,
-)
+from exoccm.exoscale.estimates import DurationEstimate, DurationEstimates, EstimateTuning, Poll
 from exoccm.exoscale.models import Operation
 from exoccm.exoscale.operations import WaitPolicy, wait_for_operation
 from tests.unit.exoscale.faketime import FakeTime
@@ -26,32 +21,30 @@ from tests.unit.exoscale.faketime import FakeTime
 
 def seeded(seconds: float, tuning: EstimateTuning | None = None) -> DurationEstimate:
     estimate = DurationEstimate(tuning)
-    estimate.seed([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
+    estimate.learn([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
     assert estimate.first_poll == pytest.approx(seconds)
     return estimate
 
 
-def hit(at: float) -> Outcome:
-    return Outcome(at, (Poll(at, at + 0.003, True),))
+def hit(at: float) -> list[Poll]:
+    return [Poll(at, at + 0.003, True)]
 
 
-def miss(at: float, done_at: float) -> Outcome:
-    return Outcome(at, (Poll(at, at + 0.003, False), Poll(done_at, done_at + 0.003, True)))
+def miss(at: float, done_at: float) -> list[Poll]:
+    return [Poll(at, at + 0.003, False), Poll(done_at, done_at + 0.003, True)]
 
 
 def test_nothing_is_known_before_an_operation_ends() -> None:
     estimate = DurationEstimate()
     assert estimate.first_poll is None
-    estimate.learn(Outcome(1.0, (Poll(1.0, 1.01, False),)))  # never seen done: no evidence
+    estimate.learn([Poll(1.0, 1.01, False)])  # never seen done: no evidence
     assert estimate.first_poll is None
 
 
 def test_the_first_operation_seeds_the_middle_of_its_bracket() -> None:
     estimate = DurationEstimate()
     # The fixed schedule: pending at 0.2 and 0.6 s, done at the poll sent at 1.4 s.
-    estimate.seed([Poll(0.2, 0.21, False), Poll(0.6, 0.61, False), Poll(1.4, 1.41, True)])
-    assert estimate.first_poll == pytest.approx((0.6 + 1.41) / 2)
-    estimate.seed([Poll(5.0, 5.0, True)])  # only the first seeds
+    estimate.learn([Poll(0.2, 0.21, False), Poll(0.6, 0.61, False), Poll(1.4, 1.41, True)])
     assert estimate.first_poll == pytest.approx((0.6 + 1.41) / 2)
 
 
@@ -70,14 +63,16 @@ def test_a_first_poll_that_finds_it_pending_raises_it_more_but_not_past_where_it
     assert estimate.first_poll == pytest.approx(math.exp(tuning.initial_step * tuning.hit_rate))
     estimate = seeded(1.0, tuning)
     estimate.learn(miss(1.0, 1.05))  # just later: the time it was seen done decides
-    assert estimate.first_poll == pytest.approx(1.053)
+    assert estimate.first_poll == pytest.approx(1.0515)  # the middle of that poll's round trip
 
 
-def test_a_late_first_poll_that_finds_it_done_teaches_nothing() -> None:
+def test_polls_far_from_the_estimate_teach_nothing() -> None:
     estimate = seeded(1.0)
-    estimate.learn(Outcome(1.0, (Poll(1.6, 1.61, True),)))  # held back by the rate limiter
+    estimate.learn([Poll(1.6, 1.61, True)])  # held back by the rate limiter, or planned on 1.6
+    estimate.learn([Poll(0.2, 0.21, False), Poll(0.6, 0.61, True)])  # pending long before 1 s
+    estimate.learn([Poll(0.2, 0.21, False), Poll(1.6, 1.61, True)])  # neither
     assert estimate.first_poll == pytest.approx(1.0)
-    estimate.learn(Outcome(1.0, (Poll(1.6, 1.61, False), Poll(1.7, 1.71, True))))
+    estimate.learn([Poll(1.6, 1.61, False), Poll(1.7, 1.71, True)])
     assert estimate.first_poll is not None
     assert estimate.first_poll > 1.0
 
@@ -118,7 +113,7 @@ def test_the_estimate_stays_within_its_bounds(outcomes: list[tuple[bool, float, 
 
 def test_each_kind_has_its_own_estimate() -> None:
     estimates = DurationEstimates()
-    estimates["create-load-balancer"].seed([Poll(1.0, 1.0, True)])
+    estimates["create-load-balancer"].learn([Poll(1.0, 1.0, True)])
     assert estimates["create-load-balancer"].first_poll == pytest.approx(0.5)
     assert estimates["add-service-to-load-balancer"].first_poll is None
     assert estimates["create-load-balancer"] is estimates["create-load-balancer"]
@@ -216,3 +211,88 @@ def test_with_varying_durations_most_first_polls_find_the_operation_done(seed: i
     settled = results[50:]
     first_poll_done = sum(1 for polls, _ in settled if polls == 1) / len(settled)
     assert 0.8 <= first_poll_done <= 0.97
+
+
+class VirtualTime:
+    """Virtual time for many concurrent waits: sleepers wake in deadline order, and time jumps
+    to the next deadline once every task is blocked."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._count = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        event = anyio.Event()
+        self._count += 1
+        heapq.heappush(self._sleepers, (self.now + max(0.0, seconds), self._count, event))
+        await event.wait()
+
+    async def drive(self, done: anyio.Event) -> None:
+        while not done.is_set():
+            for _ in range(30):  # let every runnable task reach its next sleep
+                await anyio.lowlevel.checkpoint()
+            if self._sleepers:
+                deadline, _, event = heapq.heappop(self._sleepers)
+                self.now = max(self.now, deadline)
+                event.set()
+
+
+def concurrent_waves(
+    estimate: DurationEstimate, waves: int, size: int, rng: random.Random
+) -> list[list[int]]:
+    """``waves`` times, ``size`` operations (1.0 to 1.1 s, polls answered after 50 ms) waited
+    for at once; each wave's polls per operation."""
+    time = VirtualTime()
+    polls_by_wave: list[list[int]] = []
+
+    async def one(duration: float, counts: list[int]) -> None:
+        started = time.now
+        polls = 0
+
+        async def poll(operation_id: str) -> Operation:
+            nonlocal polls
+            polls += 1
+            await time.sleep(0.05)
+            done = time.now - started >= duration
+            return Operation(id=operation_id, state="success" if done else "pending")
+
+        await wait_for_operation(
+            Operation(id="op", state="pending"),
+            poll=poll,
+            policy=WaitPolicy(),
+            clock=time.clock,
+            sleep=time.sleep,
+            name="create-load-balancer",
+            zone="ch-gva-2",
+            estimate=estimate,
+        )
+        counts.append(polls)
+
+    async def main() -> None:
+        for _ in range(waves):
+            counts: list[int] = []
+            done = anyio.Event()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(time.drive, done)
+                async with anyio.create_task_group() as wave:
+                    for _ in range(size):
+                        wave.start_soon(one, rng.uniform(1.0, 1.1), counts)
+                done.set()
+            polls_by_wave.append(counts)
+
+    anyio.run(main)
+    return polls_by_wave
+
+
+def test_many_operations_waited_for_at_once_do_not_throw_the_estimate_off() -> None:
+    estimate = DurationEstimate()
+    waves = concurrent_waves(estimate, 8, 50, random.Random(7))
+    assert all(len(wave) == 50 for wave in waves)
+    assert estimate.first_poll is not None
+    assert 0.9 <= estimate.first_poll <= 1.4
+    later = [polls for wave in waves[3:] for polls in wave]
+    assert sum(later) / len(later) <= 1.5

@@ -164,7 +164,7 @@ async def test_rate_limited_poll_waits_at_least_retry_after() -> None:
 
 def learned(seconds: float) -> DurationEstimate:
     estimate = DurationEstimate()
-    estimate.seed([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
+    estimate.learn([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
     return estimate
 
 
