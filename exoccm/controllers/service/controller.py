@@ -113,7 +113,7 @@ class ServiceReconciler:
         self.config = config
         self.directory: ServiceDirectory = InformerServices(services)
         # What the last writes answered, read until the cache shows them (no double writes).
-        self.own_writes = OwnWrites(services)
+        self.own_writes = OwnWrites()
         # Called with the keys of Services that may take over an NLB another one released.
         self.on_released: Callable[[Iterable[str]], None] = lambda _keys: None
         self.context = ServiceContext(
@@ -123,8 +123,8 @@ class ServiceReconciler:
             config.existing_nlb_namespaces,
         )
 
-    def _wrote(self, answer: Obj | None) -> Obj | None:
-        return self.own_writes.remember(answer)
+    def _wrote(self, before: Obj, answer: Obj | None) -> Obj | None:
+        return self.own_writes.remember(before, answer)
 
     async def _event(self, service: Obj, type_: EventType, reason: str, message: str) -> None:
         await self.recorder.event(service, type_, reason, message, kind="Service", api_version="v1")
@@ -195,12 +195,16 @@ class ServiceReconciler:
         if decision.record is not None:
             # Before the NLB services it names are created, so a crash cannot orphan them.
             service = (
-                self._wrote(await kubeside.write_record(self.kube, service, decision.record))
+                self._wrote(
+                    service, await kubeside.write_record(self.kube, service, decision.record)
+                )
                 or service
             )
         if plan:
             # The finalizer goes on before the first cloud write, so nothing can leak.
-            service = self._wrote(await kubeside.add_finalizer(self.kube, service)) or service
+            service = (
+                self._wrote(service, await kubeside.add_finalizer(self.kube, service)) or service
+            )
             await self._event(service, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
             try:
                 lb = await apply_plan(plan, lb, self.inventories.zone(decision.zone))
@@ -216,15 +220,20 @@ class ServiceReconciler:
             await self._event(service, "Normal", "EnsuredLoadBalancer", "Ensured load balancer")
         elif lb is not None:
             # Adopted or converged: whatever we manage must be cleaned up on deletion.
-            service = self._wrote(await kubeside.add_finalizer(self.kube, service)) or service
+            service = (
+                self._wrote(service, await kubeside.add_finalizer(self.kube, service)) or service
+            )
         assert lb is not None
         service = (
             self._wrote(
-                await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id))
+                service,
+                await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id)),
             )
             or service
         )
-        service = self._wrote(await kubeside.set_ingress(self.kube, service, lb.ip)) or service
+        service = (
+            self._wrote(service, await kubeside.set_ingress(self.kube, service, lb.ip)) or service
+        )
         if decision.retire is not None:
             await self._retire(service, decision.retire, authority)
         return DONE
@@ -338,8 +347,11 @@ class ServiceReconciler:
             await self._event(service, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
         if not service.get("metadata", {}).get("deletionTimestamp"):
             # The Service stays (type changed): it has no load balancer any more.
-            service = self._wrote(await kubeside.set_ingress(self.kube, service, None)) or service
-        self._wrote(await kubeside.remove_finalizer(self.kube, service))
+            service = (
+                self._wrote(service, await kubeside.set_ingress(self.kube, service, None))
+                or service
+            )
+        self._wrote(service, await kubeside.remove_finalizer(self.kube, service))
         if cleanup.hand_to:
             self.on_released(cleanup.hand_to)
 
