@@ -51,7 +51,14 @@ SUITE = [
         900,
     ),
     Benchmark("leader_failover", "leader_failover", ["--trials", "3"], ["--trials", "1"], 600),
-    Benchmark("single_service", "single_service", ["--runs", "5"], ["--runs", "3"], 300),
+    Benchmark("poll_schedule", "poll_schedule", [], ["--operations", "100"], 120),
+    Benchmark(
+        "single_service",
+        "single_service",
+        ["--runs", "5", "--warmup", "2"],
+        ["--runs", "3", "--warmup", "1"],
+        300,
+    ),
     Benchmark(
         "convergence_100_defaults", "convergence", ["--services", "100"], ["--services", "20"], 900
     ),
@@ -67,6 +74,13 @@ SUITE = [
         "convergence",
         ["--services", "1000", *FAST],
         ["--services", "100", *FAST],
+        1200,
+    ),
+    Benchmark(
+        "convergence_1000_workers_100",
+        "convergence",
+        ["--services", "1000", "--rate-limit", "100", "--burst", "100", "--workers", "100"],
+        ["--services", "100", "--rate-limit", "100", "--burst", "100", "--workers", "100"],
         1200,
     ),
     Benchmark(
