@@ -112,7 +112,7 @@ class ZoneInventory:
         self.instances = _Listing(self._list_instances, clock)
         self.pools = _Listing(self._list_pools, clock)
         self.sks_clusters = _Listing(self._list_sks_clusters, clock)
-        self.read_back = ReadBack(self)
+        self.read_back = ReadBack(self, clock=clock)
         """Reads of NLBs just written (batched into one listing when many wait at once)."""
 
     def __repr__(self) -> str:

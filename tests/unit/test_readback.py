@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from exoccm.controllers.inventory import ZoneInventory
-from exoccm.controllers.readback import NLBS_PER_READ, Check
+from exoccm.controllers.readback import NLBS_PER_READ, Check, ReadBack
 from exoccm.exoscale.errors import MalformedResponseError, ServerError
 from exoccm.exoscale.models import LoadBalancer, LoadBalancerService
 
@@ -85,13 +85,30 @@ def has(name: str) -> Check:
     return check
 
 
-def world(count: int) -> tuple[Client, ZoneInventory]:
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = Clock()
+
+
+def world(
+    count: int, *, gather: float = 60.0, batch_size: int = 10
+) -> tuple[Client, ZoneInventory]:
     client = Client({f"nlb-{i}": nlb(i, "web") for i in range(count)})
-    return client, ZoneInventory(client)  # type: ignore[arg-type]
+    inventory = ZoneInventory(client, clock=CLOCK)  # type: ignore[arg-type]
+    inventory.read_back = ReadBack(inventory, clock=CLOCK, gather=gather, batch_size=batch_size)
+    return client, inventory
 
 
 async def read_all(inventory: ZoneInventory, ids: list[str], client: Client) -> list[LoadBalancer]:
-    """Start reads of ``ids`` one after the other while the limiter holds the first back."""
+    """Start reads of ``ids`` one after the other while the limiter holds the first back (after
+    a quiet spell: the first does not wait for others on its own)."""
+    CLOCK.now += 3600
     client.session.hold()
     results: dict[str, LoadBalancer] = {}
 
@@ -109,7 +126,9 @@ async def read_all(inventory: ZoneInventory, ids: list[str], client: Client) -> 
 
 async def test_a_lone_read_is_one_get_sent_at_once() -> None:
     client, inventory = world(3)
-    lb = await inventory.read_back.read("nlb-1", has("web"))
+    CLOCK.now += 3600
+    with anyio.fail_after(5):  # the 60 s gathering would hang here
+        lb = await inventory.read_back.read("nlb-1", has("web"))
     assert lb == client.truth["nlb-1"]
     assert client.calls == ["get nlb-1 (prepaid)"]
 
@@ -138,6 +157,7 @@ async def test_an_nlb_the_listing_leaves_out_or_shows_late_is_read_by_id() -> No
 async def test_a_failed_listing_fails_its_first_read_and_the_others_read_by_id() -> None:
     client, inventory = world(4)
     client.list_fails = True
+    CLOCK.now += 3600
     client.session.hold()
     outcomes: dict[str, object] = {}
 
@@ -158,8 +178,29 @@ async def test_a_failed_listing_fails_its_first_read_and_the_others_read_by_id()
     assert outcomes["nlb-2"] == client.truth["nlb-2"]
 
 
+async def test_while_reads_come_often_the_first_waits_for_others_to_join() -> None:
+    client, inventory = world(10, batch_size=3)
+    CLOCK.now += 3600
+    await inventory.read_back.read("nlb-0", has("web"))  # a moment ago
+    assert client.calls == ["get nlb-0 (prepaid)"]
+    results: dict[str, LoadBalancer] = {}
+
+    async def one(lb_id: str) -> None:
+        results[lb_id] = await inventory.read_back.read(lb_id, has("web"))
+
+    # The limiter does not hold anything back: only gathering makes these one batch.
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for index in (1, 2, 3):
+                tg.start_soon(one, f"nlb-{index}")
+                await anyio.lowlevel.checkpoint()
+    assert client.calls == ["get nlb-0 (prepaid)", "list"]
+    assert results == {f"nlb-{i}": client.truth[f"nlb-{i}"] for i in (1, 2, 3)}
+
+
 async def test_a_read_whose_answer_lacks_the_change_is_an_error() -> None:
     _, inventory = world(2)
+    CLOCK.now += 3600
     with pytest.raises(MalformedResponseError, match="has no service named 'api'"):
         await inventory.read_back.read("nlb-1", has("api"))
 
@@ -179,6 +220,7 @@ async def test_in_a_large_zone_a_few_reads_do_not_fetch_the_whole_listing() -> N
 
 async def test_a_read_cancelled_while_waiting_lets_the_others_read() -> None:
     client, inventory = world(3)
+    CLOCK.now += 3600
     client.session.hold()
     results: dict[str, LoadBalancer] = {}
 
