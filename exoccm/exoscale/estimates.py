@@ -40,14 +40,14 @@ class EstimateTuning:
     """Parameters of the learning; the defaults suit operations of a fraction of a second to
     minutes."""
 
-    hit_rate: float = 0.9
+    hit_rate: float = 0.95
     """The share of operations the first poll should find done."""
     initial_step: float = 0.4
     min_step: float = 0.02
     max_step: float = 0.8
     """Bounds of the log-space step (0.02: ±2% moves at most, once settled)."""
     grow_after_misses: int = 2
-    grow_after_hits: int = 10
+    grow_after_hits: int = 12
     """Consecutive updates in one direction after which the step doubles."""
     min_estimate: float = 0.05
     max_estimate: float = 60.0

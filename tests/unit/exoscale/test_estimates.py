@@ -78,7 +78,7 @@ def test_polls_far_from_the_estimate_teach_nothing() -> None:
 
 
 def test_the_step_shrinks_when_the_direction_changes_and_grows_along_a_trend() -> None:
-    tuning = EstimateTuning(initial_step=0.4, min_step=0.02, grow_after_hits=3)
+    tuning = EstimateTuning(hit_rate=0.9, initial_step=0.4, min_step=0.02, grow_after_hits=3)
     estimate = seeded(1.0, tuning)
     estimate.learn(miss(1.0, 10.0))
     after_miss = estimate.first_poll
@@ -210,7 +210,7 @@ def test_with_varying_durations_most_first_polls_find_the_operation_done(seed: i
     results = waits(lambda _: rng.uniform(0.8, 1.6), 300, estimate)
     settled = results[50:]
     first_poll_done = sum(1 for polls, _ in settled if polls == 1) / len(settled)
-    assert 0.8 <= first_poll_done <= 0.97
+    assert 0.85 <= first_poll_done <= 0.99
 
 
 class VirtualTime:
