@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -120,6 +121,8 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
     args = bench.quick if quick else bench.full
     command = [sys.executable, str(BENCH / f"{bench.module}.py"), *args]
     print(f"=== {bench.name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    # The machine may be shared: what else ran shows in the load when the benchmark started.
+    load_before = round(os.getloadavg()[0], 2)
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -137,6 +140,7 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
     result.pop("machine", None)  # recorded once for the whole run
     result["args"] = args
     result["wall_seconds"] = wall
+    result["load_average_1m_before"] = load_before
     return result
 
 
