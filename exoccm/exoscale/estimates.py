@@ -25,6 +25,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import anyio
+
 
 @dataclass(frozen=True)
 class Poll:
@@ -75,6 +77,9 @@ class DurationEstimate:
         self._streak = 0
         self.learned = 0
         """Operations that changed the estimate."""
+        self.probe: anyio.Event | None = None
+        """Set while, with nothing learned yet, one operation of the kind is being watched on
+        the fixed schedule; others wait for it (see :mod:`.operations`)."""
 
     def __repr__(self) -> str:
         return f"DurationEstimate(first_poll={self.first_poll!r}, learned={self.learned})"

@@ -8,6 +8,11 @@ exceeds the official clients' curve, ``clamp(3, 60, a·t + b)`` seconds at ``t``
 wait (3 s for the first 30 s, then linear to 60 s at 15 minutes). Each poll waits for the zone's
 rate limiter like any request. A few consecutive transient polling errors are tolerated; an
 overall deadline bounds the wait.
+
+Only one operation of a kind is watched on the fixed schedule while nothing is known: operations
+of that kind started meanwhile (a burst of new Services) wait for what it teaches, for at most
+the official clients' first interval (3 s), and are then polled at the learned moment (or, if
+nothing was learned, go on with the fixed schedule).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+import anyio
 import structlog
 
 from exoccm.exoscale.errors import (
@@ -38,6 +44,16 @@ MAX_OFFICIAL_INTERVAL = 60.0
 def official_poll_interval(elapsed: float) -> float:
     """The official clients' delay between polls, ``elapsed`` seconds into a wait."""
     return min(MAX_OFFICIAL_INTERVAL, max(MIN_OFFICIAL_INTERVAL, SLOPE * elapsed + INTERCEPT))
+
+
+def fixed_polls_by(elapsed: float, *, first_delay: float = 0.2) -> int:
+    """How many polls the fixed schedule has made ``elapsed`` seconds into a wait."""
+    at, polls = 0.0, 0
+    while True:
+        at += poll_delay(polls, at, first_delay=first_delay)
+        if at > elapsed:
+            return polls
+        polls += 1
 
 
 def poll_delay(attempt: int, elapsed: float, *, first_delay: float = 0.2) -> float:
@@ -107,8 +123,55 @@ async def wait_for_operation(
     past ``policy.timeout``, and the polling error itself after too many consecutive ones or at
     once for a non-transient one (a 404 for the operation, say).
     """
-    started = clock()
     plan = PollPlan(policy, estimate.first_poll if estimate is not None else None)
+    probing = waiting = None
+    if estimate is not None and plan.planned is None and operation.state == "pending":
+        if estimate.probe is None:
+            probing = estimate.probe = anyio.Event()  # this wait learns for the others
+        else:
+            waiting = estimate.probe
+    try:
+        return await _poll_until_done(
+            operation, plan, waiting, poll, policy, clock, sleep, name, zone, estimate, turn
+        )
+    finally:
+        if probing is not None and estimate is not None:
+            estimate.probe = None
+            probing.set()
+
+
+async def _within(
+    event: anyio.Event, seconds: float, sleep: Callable[[float], Awaitable[None]]
+) -> None:
+    """Until ``event`` is set, for at most ``seconds`` (measured with ``sleep``)."""
+    async with anyio.create_task_group() as tg:
+
+        async def timer() -> None:
+            await sleep(seconds)
+            tg.cancel_scope.cancel()
+
+        async def watch() -> None:
+            await event.wait()
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(timer)
+        tg.start_soon(watch)
+
+
+async def _poll_until_done(
+    operation: Operation,
+    plan: PollPlan,
+    waiting: anyio.Event | None,
+    poll: Callable[[str], Awaitable[Operation]],
+    policy: WaitPolicy,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+    name: str,
+    zone: str,
+    estimate: DurationEstimate | None,
+    turn: Callable[[], Awaitable[None]] | None,
+) -> Operation:
+    started = clock()
     consecutive_errors = 0
     extra_pause = 0.0
     while operation.state == "pending":
@@ -116,7 +179,21 @@ async def wait_for_operation(
         remaining = policy.timeout - elapsed
         if remaining <= 0:
             raise OperationTimeoutError(operation.id, elapsed, operation=name, zone=zone)
-        delay = max(plan.delay(elapsed), extra_pause)
+        if waiting is not None:
+            # Another operation of the kind is being watched to learn its timing: wait for it.
+            await _within(waiting, min(MIN_OFFICIAL_INTERVAL - elapsed, remaining), sleep)
+            waiting = None
+            learned = estimate.first_poll if estimate is not None else None
+            if learned is not None:
+                plan.planned = learned
+                continue
+            # Nothing learned (that operation failed, or is slow): poll now, then go on with
+            # the fixed schedule as if it had been followed from the start.
+            done_by_now = fixed_polls_by(clock() - started, first_delay=policy.first_delay)
+            plan.attempts = max(0, done_by_now - 1)
+            delay = 0.0
+        else:
+            delay = max(plan.delay(elapsed), extra_pause)
         await sleep(min(delay, remaining))
         plan.attempts += 1
         try:

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exoccm.exoscale.errors import OperationFailedError
 from exoccm.exoscale.estimates import DurationEstimate, DurationEstimates, EstimateTuning, Poll
 from exoccm.exoscale.models import Operation
 from exoccm.exoscale.operations import WaitPolicy, wait_for_operation
@@ -241,15 +242,21 @@ class VirtualTime:
                 event.set()
 
 
-def concurrent_waves(
-    estimate: DurationEstimate, waves: int, size: int, rng: random.Random
-) -> list[list[int]]:
-    """``waves`` times, ``size`` operations (1.0 to 1.1 s, polls answered after 50 ms) waited
-    for at once; each wave's polls per operation."""
-    time = VirtualTime()
-    polls_by_wave: list[list[int]] = []
+async def wait_concurrently(
+    time: VirtualTime,
+    estimate: DurationEstimate,
+    durations: list[float],
+    *,
+    fail_first: bool = False,
+    ended: list[float] | None = None,
+) -> list[int | str]:
+    """Wait for operations of the given durations at once (polls answered after 50 ms); each
+    one's polls, or ``"failed"``; ``ended`` gets when each wait ended (seconds after it began)."""
+    outcomes: list[int | str] = [0] * len(durations)
+    ends = ended if ended is not None else []
+    ends[:] = [0.0] * len(durations)
 
-    async def one(duration: float, counts: list[int]) -> None:
+    async def one(index: int, duration: float) -> None:
         started = time.now
         polls = 0
 
@@ -257,32 +264,50 @@ def concurrent_waves(
             nonlocal polls
             polls += 1
             await time.sleep(0.05)
+            if fail_first and index == 0:
+                return Operation(id=operation_id, state="failure")
             done = time.now - started >= duration
             return Operation(id=operation_id, state="success" if done else "pending")
 
-        await wait_for_operation(
-            Operation(id="op", state="pending"),
-            poll=poll,
-            policy=WaitPolicy(),
-            clock=time.clock,
-            sleep=time.sleep,
-            name="create-load-balancer",
-            zone="ch-gva-2",
-            estimate=estimate,
-        )
-        counts.append(polls)
+        try:
+            await wait_for_operation(
+                Operation(id="op", state="pending"),
+                poll=poll,
+                policy=WaitPolicy(),
+                clock=time.clock,
+                sleep=time.sleep,
+                name="create-load-balancer",
+                zone="ch-gva-2",
+                estimate=estimate,
+            )
+            outcomes[index] = polls
+        except OperationFailedError:
+            outcomes[index] = "failed"
+        ends[index] = time.now - started
+
+    done = anyio.Event()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(time.drive, done)
+        async with anyio.create_task_group() as wave:
+            for index, duration in enumerate(durations):
+                wave.start_soon(one, index, duration)
+        done.set()
+    return outcomes
+
+
+def concurrent_waves(
+    estimate: DurationEstimate, waves: int, size: int, rng: random.Random
+) -> list[list[int]]:
+    """``waves`` times, ``size`` operations (1.0 to 1.1 s) waited for at once; each wave's polls
+    per operation."""
+    time = VirtualTime()
+    polls_by_wave: list[list[int]] = []
 
     async def main() -> None:
         for _ in range(waves):
-            counts: list[int] = []
-            done = anyio.Event()
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(time.drive, done)
-                async with anyio.create_task_group() as wave:
-                    for _ in range(size):
-                        wave.start_soon(one, rng.uniform(1.0, 1.1), counts)
-                done.set()
-            polls_by_wave.append(counts)
+            durations = [rng.uniform(1.0, 1.1) for _ in range(size)]
+            outcomes = await wait_concurrently(time, estimate, durations)
+            polls_by_wave.append([int(polls) for polls in outcomes])
 
     anyio.run(main)
     return polls_by_wave
@@ -296,3 +321,41 @@ def test_many_operations_waited_for_at_once_do_not_throw_the_estimate_off() -> N
     assert 0.9 <= estimate.first_poll <= 1.4
     later = [polls for wave in waves[3:] for polls in wave]
     assert sum(later) / len(later) <= 1.5
+
+
+def test_with_nothing_learned_only_one_of_many_follows_the_fixed_schedule() -> None:
+    estimate = DurationEstimate()
+    waves = concurrent_waves(estimate, 1, 50, random.Random(3))
+    first = waves[0]
+    assert sorted(first)[-1] == 3  # the one that learned: 0.2, 0.6 and 1.4 s
+    assert sum(first) <= 50 + 2 + 5  # the others mostly once, at what it learned
+
+
+def test_when_the_one_that_learns_fails_the_others_go_on() -> None:
+    time = VirtualTime()
+    estimate = DurationEstimate()
+
+    async def main() -> list[int | str]:
+        return await wait_concurrently(time, estimate, [1.0] * 5, fail_first=True)
+
+    outcomes = anyio.run(main)
+    assert outcomes[0] == "failed"
+    assert all(isinstance(polls, int) and 1 <= polls <= 3 for polls in outcomes[1:])
+    assert estimate.first_poll is not None
+    assert estimate.probe is None
+
+
+def test_when_the_one_that_learns_is_slow_the_others_wait_3_seconds_at_most() -> None:
+    time = VirtualTime()
+    estimate = DurationEstimate()
+
+    ended: list[float] = []
+
+    async def main() -> list[int | str]:
+        return await wait_concurrently(time, estimate, [60.0, 1.0, 1.0, 2.0], ended=ended)
+
+    outcomes = anyio.run(main)
+    # The three short ones were polled once, at 3 s, and found done.
+    assert outcomes[1:] == [1, 1, 1]
+    assert all(end == pytest.approx(3.05) for end in ended[1:])
+    assert outcomes[0] != 1
