@@ -5,15 +5,16 @@ and which one found it done. What the waiting code needs is not the mean duratio
 poll first*: the moment by which most operations of that kind are done, a high quantile of their
 duration. :class:`DurationEstimate` tracks that quantile as a stochastic approximation (the
 classic quantile-tracking update, in log space so that it works alike for 1 s and 1 min): each
-operation that a first poll at the estimate found done lowers the estimate by a small step, each
-one a poll at the estimate found pending raises it by a step ``hit_rate / (1 - hit_rate)`` times
-larger, so the estimate settles where that share of first polls finds the operation done. Polls
-far from the current estimate (many operations are waited for at once, each planned on the
-estimate of its start; the rate limiter can hold a poll back) say nothing about it and are not
-counted. The step adapts: it shrinks whenever the direction changes (fine steps around the right
-value) and grows while evidence keeps pointing the same way (a quick walk to a new value after
-the API got slower or faster). A raise never goes past the time a later poll saw the operation
-done, so one slow outlier cannot throw the estimate far off.
+operation that its first poll found done lowers the estimate by a small step, each one it found
+pending raises it by a step ``hit_rate / (1 - hit_rate)`` times
+larger, so the estimate settles where that share of first polls finds the operation done. A
+first poll sent late (held back by the rate limiter) says nothing, whatever it found.
+Operations waited for at once were planned on the same estimate and end alike: each version of
+the estimate moves it at most once in each direction, so fifty Services created together count as one
+observation, not as fifty. The step adapts: it shrinks whenever the direction changes (fine
+steps around the right value) and grows while evidence keeps pointing the same way (a quick
+walk to a new value after the API got slower or faster). A raise never goes past the time a
+later poll saw the operation done, so one slow outlier cannot throw the estimate far off.
 
 The first operation of a kind is waited for on the fixed schedule; the middle of its bracket
 (last poll that found it pending, first that found it done) seeds the estimate.
@@ -26,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
+
+_ROUNDS_KEPT = 256
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class EstimateTuning:
     max_estimate: float = 60.0
     """Bounds of the first-poll delay, in seconds."""
     lateness_slack: float = 0.05
-    """Polls within this share of the estimate (plus 5 ms) count as polls at the estimate."""
+    """A first poll sent later than its plan by more than this share (plus 5 ms) does not
+    count."""
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.hit_rate < 1.0:
@@ -77,6 +81,9 @@ class DurationEstimate:
         self._streak = 0
         self.learned = 0
         """Operations that changed the estimate."""
+        self._rounds: dict[tuple[int, bool], None] = {}  # versions that moved it, oldest first
+        self.version = 0
+        """Counts the changes of the estimate: waits planned on one version are one round."""
         self.probe: anyio.Event | None = None
         """Set while, with nothing learned yet, one operation of the kind is being watched on
         the fixed schedule; others wait for it (see :mod:`.operations`)."""
@@ -93,30 +100,43 @@ class DurationEstimate:
     def _set(self, seconds: float) -> None:
         t = self.tuning
         self._log = math.log(min(t.max_estimate, max(t.min_estimate, seconds)))
+        self.version += 1
 
-    def learn(self, polls: Sequence[Poll]) -> None:
-        """Learn from the polls of one operation that ended (the last poll found it done).
+    def learn(self, polls: Sequence[Poll], planned: float | None = None, version: int = -1) -> None:
+        """Learn from the polls of one operation that ended (the last poll found it done),
+        whose first poll was planned ``planned`` seconds after its start on :attr:`version`
+        ``version`` of the estimate (None: the fixed schedule, which only seeds an estimate).
 
-        Only what the polls say about the current estimate counts: a poll at or after it that
-        found the operation pending raises it; a first poll by then that found it done lowers
-        it. Polls far from it (a wait that started on an older estimate, or a poll the rate
-        limiter held back) say nothing about it.
+        A first poll sent as planned that found the operation done lowers the estimate; one
+        that found it pending raises it. A first poll the rate limiter held back says nothing,
+        whatever it found. Operations waited for at once share a plan and their outcomes are
+        alike: the waits planned on one version of the estimate move it at most once in each
+        direction, so a burst of them counts as one round, not as a trend.
         """
         if not polls or not polls[-1].done:
             return
         if self._log is None:
             self._seed(polls)
             return
-        current = math.exp(self._log)
-        slack = current * self.tuning.lateness_slack + 0.005
-        done = polls[-1]
-        if any(not p.done and p.sent >= current - slack for p in polls):
+        if planned is None or planned <= 0:
+            return
+        first, done = polls[0], polls[-1]
+        if first.sent > planned * (1 + self.tuning.lateness_slack) + 0.005:
+            return
+        round_ = (version, first.done)
+        if round_ in self._rounds:
+            return
+        self._rounds[round_] = None
+        if len(self._rounds) > _ROUNDS_KEPT:
+            self._rounds.pop(next(iter(self._rounds)))
+        if first.done:
+            self._move(-1, cap=None)
+        else:
             # Pending when the estimate said done: raise it, but not beyond the poll that saw
             # the operation done (the middle of its round trip: a slow answer is no slow
             # operation).
+            current = math.exp(self._log)
             self._move(+1, cap=math.log(max((done.sent + done.answered) / 2, current)))
-        elif polls[0].done and polls[0].sent <= current + slack:
-            self._move(-1, cap=None)
 
     def _seed(self, polls: Sequence[Poll]) -> None:
         # Waited for on the fixed schedule: the middle of the bracket its polls put around its

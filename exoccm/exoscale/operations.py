@@ -86,6 +86,7 @@ class PollPlan:
 
     policy: WaitPolicy
     planned: float | None
+    version: int = -1  # of the estimate ``planned`` came from
     attempts: int = 0
     polls: list[Poll] = field(default_factory=list)
 
@@ -123,7 +124,11 @@ async def wait_for_operation(
     past ``policy.timeout``, and the polling error itself after too many consecutive ones or at
     once for a non-transient one (a 404 for the operation, say).
     """
-    plan = PollPlan(policy, estimate.first_poll if estimate is not None else None)
+    plan = PollPlan(
+        policy,
+        estimate.first_poll if estimate is not None else None,
+        estimate.version if estimate is not None else -1,
+    )
     probing = waiting = None
     if estimate is not None and plan.planned is None and operation.state == "pending":
         if estimate.probe is None:
@@ -184,8 +189,8 @@ async def _poll_until_done(
             await _within(waiting, min(MIN_OFFICIAL_INTERVAL - elapsed, remaining), sleep)
             waiting = None
             learned = estimate.first_poll if estimate is not None else None
-            if learned is not None:
-                plan.planned = learned
+            if learned is not None and estimate is not None:
+                plan.planned, plan.version = learned, estimate.version
                 continue
             # Nothing learned (that operation failed, or is slow): poll now, then go on with
             # the fixed schedule as if it had been followed from the start.
@@ -232,7 +237,7 @@ async def _poll_until_done(
     if plan.polls:
         OPERATION_POLLS.labels(name, zone).observe(len(plan.polls))
         if estimate is not None:
-            estimate.learn(plan.polls)
+            estimate.learn(plan.polls, plan.planned, plan.version)
             if estimate.first_poll is not None:
                 OPERATION_FIRST_POLL.labels(name, zone).set(estimate.first_poll)
     log.debug(
