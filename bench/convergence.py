@@ -19,7 +19,11 @@ them until each shows an ingress IP. Prints one JSON document:
 * ``upstream_baseline_computed``: the upstream design (1 worker, no client rate limit, first
   operation poll after 5 s) computed from the same calls and latency: N * 2 * max(5 s, latency).
   It is computed, not measured;
-* ``kube_writes_per_service``: apiserver write requests (from its ``apiserver_request_total``).
+* ``kube_writes_per_service``: apiserver write requests (from its ``apiserver_request_total``),
+  in all and without the Events;
+* ``polls_per_operation``: get-operation calls per NLB write;
+* ``targets``: calls per Service <= 4.5, all IPs within 1.2x the floor, Kubernetes writes per
+  Service (Events aside) <= 3, each with whether it was met.
 """
 
 from __future__ import annotations
@@ -62,6 +66,31 @@ MIN_CALLS_PER_SERVICE = {
 MIN_LISTS = {"list-load-balancers": 1, "list-instances": 1}
 UPSTREAM_FIRST_POLL = 5.0
 DEFAULTS = {"rate_limit": 10.0, "burst": 20, "workers": 10}
+NLB_WRITES = ("create-load-balancer", "add-service-to-load-balancer")
+TARGET_CALLS_PER_SERVICE = 4.5
+TARGET_FLOOR_RATIO = 1.2
+TARGET_KUBE_WRITES_PER_SERVICE = 3.0
+
+
+def targets(calls_per_service: float, seconds: float | None, floor: float, writes: float) -> Obj:
+    ratio = round(seconds / floor, 2) if seconds is not None and floor > 0 else None
+    return {
+        "calls_per_service": {
+            "value": calls_per_service,
+            "target": TARGET_CALLS_PER_SERVICE,
+            "met": calls_per_service <= TARGET_CALLS_PER_SERVICE,
+        },
+        "seconds_over_floor": {
+            "value": ratio,
+            "target": TARGET_FLOOR_RATIO,
+            "met": ratio is not None and ratio <= TARGET_FLOOR_RATIO,
+        },
+        "kube_writes_per_service_without_events": {
+            "value": writes,
+            "target": TARGET_KUBE_WRITES_PER_SERVICE,
+            "met": writes <= TARGET_KUBE_WRITES_PER_SERVICE,
+        },
+    }
 
 
 def floors(n: int, latency: float, rate: float, burst: int, actual_calls: int) -> dict[str, float]:
@@ -119,7 +148,15 @@ async def measure(args: argparse.Namespace, world: World) -> Obj:
     by_op = calls_by_operation(records)
     total = sum(by_op.values())
     per_service = {op: count / n for op, count in by_op.items()}
-    nlb_ops = {k: round(v, 2) for k, v in per_service.items()}
+    nlb_ops = {k: round(v, 3) for k, v in per_service.items()}
+    nlb_writes = sum(by_op.get(op, 0) for op in NLB_WRITES)
+    # Writes to the Services themselves (finalizer, annotations, status); Events and the Node
+    # controller's own writes aside.
+    service_writes = sum(
+        v for k, v in writes.items() if k.split(" ", 1)[-1].split("/")[0] == "services"
+    )
+    writes_without_events = round(service_writes / n, 2)
+    floor = floors(n, args.latency, args.rate_limit, args.burst, total)
     result: Obj = {
         "benchmark": "convergence",
         "machine": machine(),
@@ -155,10 +192,20 @@ async def measure(args: argparse.Namespace, world: World) -> Obj:
         "min_calls_per_service_total": round(
             sum(MIN_CALLS_PER_SERVICE.values()) + sum(MIN_LISTS.values()) / n, 3
         ),
-        "floor_seconds": floors(n, args.latency, args.rate_limit, args.burst, total),
+        "floor_seconds": floor,
+        "polls_per_operation": round(by_op.get("get-operation", 0) / nlb_writes, 2)
+        if nlb_writes
+        else None,
         "achieved_call_rate_per_second": round(total / elapsed, 1) if elapsed else None,
         "kube_writes": writes,
         "kube_writes_per_service": round(sum(writes.values()) / n, 2),
+        "kube_writes_per_service_without_events": writes_without_events,
+        "targets": targets(
+            round(total / n, 2),
+            round(elapsed, 2) if elapsed is not None else None,
+            floor["floor"],
+            writes_without_events,
+        ),
         "upstream_baseline_computed": upstream_baseline(n, args.latency, per_service),
     }
     return result

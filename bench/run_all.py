@@ -10,13 +10,14 @@ Usage::
 Each benchmark runs as its own process (``bench/<module>.py``) with a wall-time bound; its
 progress goes to stderr, its JSON result into the combined document under its name. A benchmark
 that fails or times out is recorded as ``{"error": ...}`` and the others still run; the exit
-status is 1 if any failed. The full suite takes about 20 minutes on a 2-vCPU machine.
+status is 1 if any failed. The full suite takes about 21 minutes on a 2-vCPU machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -58,7 +59,14 @@ SUITE = [
         ["--connections", "300", "--megabytes", "16", "--trials", "1"],
         300,
     ),
-    Benchmark("single_service", "single_service", ["--runs", "5"], ["--runs", "3"], 300),
+    Benchmark("poll_schedule", "poll_schedule", [], ["--operations", "100"], 120),
+    Benchmark(
+        "single_service",
+        "single_service",
+        ["--runs", "5", "--warmup", "2"],
+        ["--runs", "3", "--warmup", "1"],
+        300,
+    ),
     Benchmark(
         "convergence_100_defaults", "convergence", ["--services", "100"], ["--services", "20"], 900
     ),
@@ -74,6 +82,13 @@ SUITE = [
         "convergence",
         ["--services", "1000", *FAST],
         ["--services", "100", *FAST],
+        1200,
+    ),
+    Benchmark(
+        "convergence_1000_workers_100",
+        "convergence",
+        ["--services", "1000", "--rate-limit", "100", "--burst", "100", "--workers", "100"],
+        ["--services", "100", "--rate-limit", "100", "--burst", "100", "--workers", "100"],
         1200,
     ),
     Benchmark(
@@ -120,6 +135,8 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
     args = bench.quick if quick else bench.full
     command = [sys.executable, str(BENCH / f"{bench.module}.py"), *args]
     print(f"=== {bench.name}: {' '.join(command[1:])}", file=sys.stderr, flush=True)
+    # The machine may be shared: what else ran shows in the load when the benchmark started.
+    load_before = round(os.getloadavg()[0], 2)
     started = time.monotonic()
     try:
         done = subprocess.run(
@@ -137,6 +154,7 @@ def run_one(bench: Benchmark, quick: bool) -> dict[str, Any]:
     result.pop("machine", None)  # recorded once for the whole run
     result["args"] = args
     result["wall_seconds"] = wall
+    result["load_average_1m_before"] = load_before
     return result
 
 

@@ -23,6 +23,7 @@ import anyio
 import structlog
 
 from exoccm.controllers.metrics import LISTING_OMISSIONS
+from exoccm.controllers.readback import ReadBack
 from exoccm.exoscale.client import ZoneClient
 from exoccm.exoscale.models import Instance, InstancePool, LoadBalancer, SksCluster
 
@@ -111,6 +112,8 @@ class ZoneInventory:
         self.instances = _Listing(self._list_instances, clock)
         self.pools = _Listing(self._list_pools, clock)
         self.sks_clusters = _Listing(self._list_sks_clusters, clock)
+        self.read_back = ReadBack(self, clock=clock)
+        """Reads of NLBs just written (batched into one listing when many wait at once)."""
 
     def __repr__(self) -> str:
         return f"ZoneInventory(zone={self.zone!r}, load_balancers={len(self._lbs)})"
@@ -147,16 +150,28 @@ class ZoneInventory:
     def cached(self, lb_id: str) -> LoadBalancer | None:
         return self._lbs.get(lb_id)
 
-    async def refresh_load_balancers(self, *, max_age: float = 0.0) -> None:
-        """One list call, unless the last listing is younger than ``max_age`` seconds."""
+    def load_balancer_count(self) -> int:
+        """NLBs in the cached listing."""
+        return len(self._lbs)
+
+    async def refresh_load_balancers(
+        self, *, max_age: float = 0.0, prepaid: bool = False
+    ) -> Mapping[str, LoadBalancer]:
+        """One list call, unless the last listing is younger than ``max_age`` seconds; return
+        what the call listed (empty without a call). ``prepaid``: the caller took the rate-limit
+        token."""
         async with self._lb_lock:
             age = self.load_balancers_age()
             if age is not None and age < max_age:
-                return
+                return {}
             started_seq = next(self._seq)
             started_at = self._clock()
-            listed = await self.client.list_load_balancers()
+            if prepaid:
+                listed = await self.client.list_load_balancers(prepaid=True)
+            else:
+                listed = await self.client.list_load_balancers()
             fresh = {lb.id: lb for lb in listed}
+            answer = dict(fresh)
             for lb_id, seq in self._written.items():
                 if seq > started_seq:  # written while we listed: our copy is newer
                     if lb_id in self._deleted:
@@ -178,6 +193,7 @@ class ZoneInventory:
             self._lbs_listed_at = started_at
             if self._stale_since is not None and self._stale_since < started_seq:
                 self._stale_since = None
+            return answer
 
     def missed(self, at_least: int) -> list[LoadBalancer]:
         """Cached NLBs that the last ``at_least`` listings in a row left out."""

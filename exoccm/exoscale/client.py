@@ -1,9 +1,12 @@
 """The Exoscale API of one zone, as the controllers use it.
 
-Every NLB mutation waits for its operation and returns the NLB as it is afterwards. Writes to one
-NLB are serialized (a lock per NLB ID, held around the write *and* its operation wait): the API
-is known to leave operations pending for minutes under parallel writes to one NLB. Mutations
-accept a ``guard`` checked right before each request is sent (leader election fencing).
+Every NLB mutation waits for its operation and returns the NLB as it is afterwards: read with
+``get-load-balancer``, or, when the caller passes the NLB as it was right before (``before``),
+worked out from it without a call (:mod:`.effects`). Writes to one NLB are serialized (a lock
+per NLB ID, held around the write *and* its operation wait): the API is known to leave
+operations pending for minutes under parallel writes to one NLB. Mutations accept a ``guard``
+checked right before each request is sent (leader election fencing). Compute and SKS reads are
+in :mod:`.reads`.
 
 Obtain instances from :class:`exoccm.exoscale.registry.ExoscaleClients`, not directly.
 """
@@ -12,66 +15,40 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, overload
 
-from pydantic import BaseModel
-
+from exoccm.exoscale import effects
 from exoccm.exoscale.errors import InvalidArgumentError, MalformedResponseError
+from exoccm.exoscale.estimates import DurationEstimates
 from exoccm.exoscale.locks import KeyedLocks
 from exoccm.exoscale.models import (
-    Instance,
-    InstanceList,
-    InstancePool,
-    InstancePoolList,
-    InstanceType,
-    InstanceTypeList,
     LoadBalancer,
     LoadBalancerList,
     LoadBalancerService,
     LoadBalancerServiceSpec,
     Operation,
-    SksCluster,
-    SksClusterList,
-    Zone,
-    ZoneList,
 )
 from exoccm.exoscale.operations import wait_for_operation
 from exoccm.exoscale.options import ClientOptions
+from exoccm.exoscale.ratelimit import Priority
+from exoccm.exoscale.reads import ZoneReads
 from exoccm.exoscale.responses import parse_model
-from exoccm.exoscale.session import Guard, ZoneSession, path_segment
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
+from exoccm.exoscale.session import Guard, ZoneSession
 
 
-class ZoneClient:
-    """Typed access to one zone's API."""
+class ZoneClient(ZoneReads):
+    """Typed access to one zone's API: the reads of :class:`ZoneReads`, operations, NLBs."""
 
     def __init__(self, session: ZoneSession, options: ClientOptions):
-        self.session = session
-        self.zone = session.zone
-        self._options = options
+        super().__init__(session, options)
         self._nlb_locks = KeyedLocks()
-        self._instance_types: dict[str, InstanceType] = {}
+        self.durations = DurationEstimates()
+        """How long this zone's operations take, by the API operation that starts them."""
 
     def __repr__(self) -> str:
         return f"ZoneClient(zone={self.zone!r}, endpoint={self.session.base_url!r})"
 
     # -- plumbing ------------------------------------------------------------------------------
-
-    def _seg(self, value: str, what: str, operation: str) -> str:
-        return path_segment(value, what=what, operation=operation, zone=self.zone)
-
-    async def _get(
-        self,
-        model: type[ModelT],
-        operation: str,
-        path: str,
-        *,
-        params: dict[str, str | None] | None = None,
-        signed: bool = True,
-    ) -> ModelT:
-        data = await self.session.request(operation, "GET", path, params=params, signed=signed)
-        return parse_model(model, data, operation=operation, zone=self.zone)
 
     async def _start(
         self,
@@ -127,10 +104,14 @@ class ZoneClient:
         seg = self._seg(operation_id, "operation ID", "get-operation")
         return await self._get(Operation, "get-operation", f"/operation/{seg}")
 
+    async def _poll_turn(self) -> None:
+        # Polls finish work already started: they go before new requests at the rate limiter.
+        await self.session.take_turn(Priority.FINISH)
+
     async def _poll_operation(self, operation_id: str) -> Operation:
         seg = self._seg(operation_id, "operation ID", "get-operation")
         data = await self.session.request(
-            "get-operation", "GET", f"/operation/{seg}", retries=False
+            "get-operation", "GET", f"/operation/{seg}", retries=False, prepaid=True
         )
         return parse_model(Operation, data, operation="get-operation", zone=self.zone)
 
@@ -139,8 +120,8 @@ class ZoneClient:
     ) -> Operation:
         """Poll ``operation`` until it succeeds; raise if it fails or outlives the deadline.
 
-        ``name`` is the API operation that started it (for errors and logs); ``timeout``
-        overrides the client's operation deadline.
+        ``name`` is the API operation that started it (for errors, logs and the learned poll
+        timing of that kind); ``timeout`` overrides the client's operation deadline.
         """
         policy = self._options.wait
         if timeout is not None:
@@ -153,19 +134,26 @@ class ZoneClient:
             sleep=self._options.sleep,
             name=name,
             zone=self.zone,
+            estimate=self.durations[name],
+            turn=self._poll_turn,
         )
 
     # -- network load balancers ----------------------------------------------------------------
 
-    async def list_load_balancers(self) -> tuple[LoadBalancer, ...]:
-        """Every NLB of the zone, with their services."""
-        result = await self._get(LoadBalancerList, "list-load-balancers", "/load-balancer")
+    async def list_load_balancers(self, *, prepaid: bool = False) -> tuple[LoadBalancer, ...]:
+        """Every NLB of the zone, with their services. ``prepaid``: the caller took the rate-limit
+        token (``session.take_turn()``)."""
+        result = await self._get(
+            LoadBalancerList, "list-load-balancers", "/load-balancer", prepaid=prepaid
+        )
         return result.load_balancers
 
-    async def get_load_balancer(self, lb_id: str) -> LoadBalancer:
+    async def get_load_balancer(self, lb_id: str, *, prepaid: bool = False) -> LoadBalancer:
         """One NLB; :class:`NotFoundError` if it does not exist."""
         seg = self._seg(lb_id, "load balancer ID", "get-load-balancer")
-        return await self._get(LoadBalancer, "get-load-balancer", f"/load-balancer/{seg}")
+        return await self._get(
+            LoadBalancer, "get-load-balancer", f"/load-balancer/{seg}", prepaid=prepaid
+        )
 
     async def create_load_balancer(
         self,
@@ -216,9 +204,11 @@ class ZoneClient:
         description: str | None = None,
         labels: dict[str, str] | None = None,
         guard: Guard | None = None,
+        before: LoadBalancer | None = None,
     ) -> LoadBalancer:
         """Change the given fields (``None`` = unchanged); clear fields with
-        :meth:`reset_load_balancer_field`. With nothing to change, only reads the NLB."""
+        :meth:`reset_load_balancer_field`. With nothing to change, only reads the NLB (or returns
+        ``before``)."""
         seg = self._seg(lb_id, "load balancer ID", "update-load-balancer")
         body: dict[str, Any] = {}
         if name is not None:
@@ -236,6 +226,8 @@ class ZoneClient:
                 body=body,
                 guard=guard,
             )
+        if before is not None:
+            return effects.updated(before, name=name, description=description, labels=labels)
         return await self.get_load_balancer(lb_id)
 
     async def delete_load_balancer(self, lb_id: str, *, guard: Guard | None = None) -> None:
@@ -252,12 +244,15 @@ class ZoneClient:
         field: Literal["description", "labels"],
         *,
         guard: Guard | None = None,
+        before: LoadBalancer | None = None,
     ) -> LoadBalancer:
         """Reset ``description`` or ``labels`` of an NLB to empty."""
         operation = "reset-load-balancer-field"
         seg = self._seg(lb_id, "load balancer ID", operation)
         path = f"/load-balancer/{seg}/{self._seg(field, 'field', operation)}"
         await self._run_on_nlb(lb_id, operation, "DELETE", path, guard=guard)
+        if before is not None:
+            return effects.field_reset(before, field)
         return await self.get_load_balancer(lb_id)
 
     # -- NLB services --------------------------------------------------------------------------
@@ -271,13 +266,40 @@ class ZoneClient:
         )
         return await self._get(LoadBalancerService, operation, path)
 
+    @overload
     async def add_load_balancer_service(
-        self, lb_id: str, spec: LoadBalancerServiceSpec, *, guard: Guard | None = None
-    ) -> LoadBalancer:
+        self,
+        lb_id: str,
+        spec: LoadBalancerServiceSpec,
+        *,
+        guard: Guard | None = ...,
+        read_back: Literal[True] = ...,
+    ) -> LoadBalancer: ...
+
+    @overload
+    async def add_load_balancer_service(
+        self,
+        lb_id: str,
+        spec: LoadBalancerServiceSpec,
+        *,
+        guard: Guard | None = ...,
+        read_back: Literal[False],
+    ) -> None: ...
+
+    async def add_load_balancer_service(
+        self,
+        lb_id: str,
+        spec: LoadBalancerServiceSpec,
+        *,
+        guard: Guard | None = None,
+        read_back: bool = True,
+    ) -> LoadBalancer | None:
         """Add a service; return the NLB, in which the new service is ``lb.service_named(spec.name)``.
 
         The API does not return the new service's ID: it is found by name, as the official
-        clients do, so service names must be unique within an NLB.
+        clients do, so service names must be unique within an NLB. With ``read_back=False`` the
+        NLB is not read (nothing is returned): for a caller that reads it later anyway, once for
+        several writes.
         """
         operation = "add-service-to-load-balancer"
         if spec.instance_pool_id is None:
@@ -295,8 +317,10 @@ class ZoneClient:
             body=spec.to_api(),
             guard=guard,
         )
+        if not read_back:
+            return None
         lb = await self.get_load_balancer(lb_id)
-        if lb.service_named(spec.name) is None:
+        if not effects.has_service(lb, spec):
             raise MalformedResponseError(
                 f"the operation succeeded but NLB {lb_id} has no service named {spec.name!r}",
                 operation=operation,
@@ -311,6 +335,7 @@ class ZoneClient:
         spec: LoadBalancerServiceSpec,
         *,
         guard: Guard | None = None,
+        before: LoadBalancer | None = None,
     ) -> LoadBalancer:
         """Update a service to ``spec``. ``spec.instance_pool_id`` is ignored: a service's pool
         cannot change (delete and re-add it instead). ``description=None`` leaves the
@@ -323,10 +348,17 @@ class ZoneClient:
         body = spec.to_api()
         body.pop("instance-pool", None)
         await self._run_on_nlb(lb_id, operation, "PUT", path, body=body, guard=guard)
+        if before is not None:
+            return effects.service_updated(before, service_id, spec)
         return await self.get_load_balancer(lb_id)
 
     async def delete_load_balancer_service(
-        self, lb_id: str, service_id: str, *, guard: Guard | None = None
+        self,
+        lb_id: str,
+        service_id: str,
+        *,
+        guard: Guard | None = None,
+        before: LoadBalancer | None = None,
     ) -> LoadBalancer:
         """Delete one service of an NLB; return the NLB afterwards."""
         operation = "delete-load-balancer-service"
@@ -335,6 +367,8 @@ class ZoneClient:
             f"/service/{self._seg(service_id, 'service ID', operation)}"
         )
         await self._run_on_nlb(lb_id, operation, "DELETE", path, guard=guard)
+        if before is not None:
+            return effects.service_deleted(before, service_id)
         return await self.get_load_balancer(lb_id)
 
     async def reset_load_balancer_service_field(
@@ -344,6 +378,7 @@ class ZoneClient:
         field: Literal["description"],
         *,
         guard: Guard | None = None,
+        before: LoadBalancer | None = None,
     ) -> LoadBalancer:
         """Reset a service's ``description`` to empty; return the NLB afterwards."""
         operation = "reset-load-balancer-service-field"
@@ -353,68 +388,6 @@ class ZoneClient:
             f"/{self._seg(field, 'field', operation)}"
         )
         await self._run_on_nlb(lb_id, operation, "DELETE", path, guard=guard)
+        if before is not None:
+            return effects.service_field_reset(before, service_id, field)
         return await self.get_load_balancer(lb_id)
-
-    # -- compute -------------------------------------------------------------------------------
-
-    async def list_instances(
-        self,
-        *,
-        ip_address: str | None = None,
-        manager_id: str | None = None,
-        manager_type: Literal["instance-pool"] | None = None,
-    ) -> tuple[Instance, ...]:
-        """Instances of the zone, optionally filtered by the API (public IP, managing pool)."""
-        params = {"ip-address": ip_address, "manager-id": manager_id, "manager-type": manager_type}
-        result = await self._get(InstanceList, "list-instances", "/instance", params=params)
-        return result.instances
-
-    async def get_instance(self, instance_id: str) -> Instance:
-        """One instance; :class:`NotFoundError` when it is gone."""
-        seg = self._seg(instance_id, "instance ID", "get-instance")
-        return await self._get(Instance, "get-instance", f"/instance/{seg}")
-
-    async def list_instance_pools(self) -> tuple[InstancePool, ...]:
-        """Every Instance Pool of the zone."""
-        result = await self._get(InstancePoolList, "list-instance-pools", "/instance-pool")
-        return result.instance_pools
-
-    async def get_instance_pool(self, pool_id: str) -> InstancePool:
-        """One Instance Pool."""
-        seg = self._seg(pool_id, "instance pool ID", "get-instance-pool")
-        return await self._get(InstancePool, "get-instance-pool", f"/instance-pool/{seg}")
-
-    async def list_instance_types(self) -> tuple[InstanceType, ...]:
-        """Every instance type (also fills the instance-type cache)."""
-        result = await self._get(InstanceTypeList, "list-instance-types", "/instance-type")
-        for instance_type in result.instance_types:
-            self._instance_types[instance_type.id] = instance_type
-        return result.instance_types
-
-    async def get_instance_type(self, type_id: str) -> InstanceType:
-        """One instance type, fetched once and cached for the life of the client (types never
-        change)."""
-        cached = self._instance_types.get(type_id)
-        if cached is not None:
-            return cached
-        seg = self._seg(type_id, "instance type ID", "get-instance-type")
-        instance_type = await self._get(InstanceType, "get-instance-type", f"/instance-type/{seg}")
-        self._instance_types[type_id] = instance_type
-        return instance_type
-
-    async def list_zones(self) -> tuple[Zone, ...]:
-        """Every zone and its endpoint. Sent unsigned: restricted IAM keys get 403 on it."""
-        result = await self._get(ZoneList, "list-zones", "/zone", signed=False)
-        return result.zones
-
-    # -- SKS -----------------------------------------------------------------------------------
-
-    async def list_sks_clusters(self) -> tuple[SksCluster, ...]:
-        """Every SKS cluster of the zone, with their nodepools."""
-        result = await self._get(SksClusterList, "list-sks-clusters", "/sks-cluster")
-        return result.sks_clusters
-
-    async def get_sks_cluster(self, cluster_id: str) -> SksCluster:
-        """One SKS cluster."""
-        seg = self._seg(cluster_id, "SKS cluster ID", "get-sks-cluster")
-        return await self._get(SksCluster, "get-sks-cluster", f"/sks-cluster/{seg}")

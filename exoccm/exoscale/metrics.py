@@ -6,7 +6,7 @@ resource ID or URL; ``code`` is the HTTP status or ``error`` when no response ar
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 API_REQUESTS = Counter(
     "exoccm_api_requests_total",
@@ -28,6 +28,21 @@ API_RATE_LIMIT_WAIT = Histogram(
     "Time requests waited for the client-side per-zone rate limiter (EXOCCM_API_RATE_LIMIT).",
     ["zone"],
     buckets=(0.0, 0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+OPERATION_POLLS = Histogram(
+    "exoccm_api_operation_polls",
+    "get-operation polls it took to see an operation end, by the API operation that started it "
+    "and zone (1 when the first poll found it done).",
+    ["operation", "zone"],
+    buckets=(1, 2, 3, 5, 10, 20, 50),
+)
+
+OPERATION_FIRST_POLL = Gauge(
+    "exoccm_api_operation_first_poll_seconds",
+    "When exoccm polls an operation first, in seconds after its write was answered: learned "
+    "per API operation and zone from how long the earlier ones took.",
+    ["operation", "zone"],
 )
 
 CREDENTIALS_RELOADS = Counter(

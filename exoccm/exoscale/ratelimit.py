@@ -1,21 +1,43 @@
-"""A token bucket limiting the request rate to one zone's API.
+"""A token bucket limiting the request rate to one zone's API, with priorities.
 
-``rate`` tokens per second refill a bucket of ``burst`` tokens; each request takes one. Waiters
-are served first come, first served (the lock is held while sleeping), so a steady stream of new
-requests cannot starve an older one. Time and sleeping are injectable for tests.
+``rate`` tokens per second refill a bucket of ``burst`` tokens; each request takes one. When
+requests have to wait, the one with the most urgent :class:`Priority` goes first and requests of
+equal priority are served first come, first served: a steady stream of new requests cannot
+starve an older one, and polls of operations already started (finishing work) are never stuck
+behind new writes when the limit is what holds everything back. Time and sleeping are injectable
+for tests.
 """
 
 from __future__ import annotations
 
-import asyncio
+import heapq
+import itertools
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import IntEnum
 
 import anyio
 
 # Floating-point slack: a token that is 0.9999999999 full after the computed sleep counts as full.
 _EPSILON = 1e-9
 _MIN_SLEEP = 1e-4
+
+
+class Priority(IntEnum):
+    """Who gets the next token when requests wait for one (the lowest value first)."""
+
+    FINISH = 0
+    """Work already started: the polls of operations in progress."""
+    NORMAL = 1
+    """Everything else: new writes, reads, listings."""
+
+
+@dataclass(order=True)
+class _Waiter:
+    priority: int
+    arrival: int
+    wake: anyio.Event = field(compare=False, default_factory=anyio.Event)
 
 
 class TokenBucket:
@@ -39,7 +61,10 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = float(burst)
         self._updated = clock()
-        self._lock = asyncio.Lock()
+        # Requests waiting for a token, the next one to serve first. Only that one sleeps for
+        # the refill; the others wait until it is served (or a more urgent one overtakes it).
+        self._waiters: list[_Waiter] = []
+        self._arrivals = itertools.count()
         self.granted = 0
         """How many tokens were handed out since creation (for tests and debugging)."""
         self.waited = 0.0
@@ -57,17 +82,46 @@ class TokenBucket:
         self._refill()
         return self._tokens
 
-    async def acquire(self) -> float:
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a token right now."""
+        return len(self._waiters)
+
+    def _grant(self, started: float) -> float:
+        waited = max(0.0, self._clock() - started)
+        self._tokens -= 1.0
+        self.granted += 1
+        self.waited += waited
+        return waited
+
+    def _wake_next(self) -> None:
+        if self._waiters:
+            self._waiters[0].wake.set()
+
+    async def acquire(self, priority: Priority = Priority.NORMAL) -> float:
         """Wait for a token and take it; return the seconds spent waiting."""
-        async with self._lock:
-            started = self._clock()
-            self._refill()
-            while self._tokens < 1.0 - _EPSILON:
-                # Never a vanishing sleep: rounding must not turn this into a busy loop.
-                await self._sleep(max((1.0 - self._tokens) / self.rate, _MIN_SLEEP))
-                self._refill()
-            waited = max(0.0, self._clock() - started)
-            self._tokens -= 1.0
-            self.granted += 1
-            self.waited += waited
-            return waited
+        started = self._clock()
+        self._refill()
+        if not self._waiters and self._tokens >= 1.0 - _EPSILON:
+            return self._grant(started)
+        waiter = _Waiter(int(priority), next(self._arrivals))
+        heapq.heappush(self._waiters, waiter)
+        try:
+            while True:
+                if self._waiters[0] is waiter:
+                    self._refill()
+                    if self._tokens >= 1.0 - _EPSILON:
+                        heapq.heappop(self._waiters)
+                        self._wake_next()
+                        return self._grant(started)
+                    # Never a vanishing sleep: rounding must not turn this into a busy loop.
+                    await self._sleep(max((1.0 - self._tokens) / self.rate, _MIN_SLEEP))
+                else:
+                    waiter.wake = anyio.Event()
+                    await waiter.wake.wait()
+        except BaseException:
+            if waiter in self._waiters:  # cancelled while waiting: let the next one go
+                self._waiters.remove(waiter)
+                heapq.heapify(self._waiters)
+                self._wake_next()
+            raise

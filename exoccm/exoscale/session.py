@@ -1,7 +1,8 @@
 """Sending one API request to one zone: rate limit, fencing, signing, timeouts, retries, metrics.
 
-Each attempt takes a token from the zone's bucket, then (for a mutation) asks the leadership
-guard, then sends. Responses become JSON values or typed errors (:mod:`.responses`).
+Each attempt takes a token from the zone's bucket (polls of operations in progress before other
+requests, see :class:`.ratelimit.Priority`), then (for a mutation) asks the leadership guard, then
+sends. Responses become JSON values or typed errors (:mod:`.responses`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from exoccm.exoscale.errors import (
 )
 from exoccm.exoscale.metrics import API_RATE_LIMIT_WAIT, API_REQUEST_DURATION, API_REQUESTS
 from exoccm.exoscale.options import ClientOptions
-from exoccm.exoscale.ratelimit import TokenBucket
+from exoccm.exoscale.ratelimit import Priority, TokenBucket
 from exoccm.exoscale.responses import (
     HEALTHCHECK_STATUS_OPERATIONS,
     decode_json,
@@ -87,12 +88,15 @@ class ZoneSession:
         signed: bool = True,
         guard: Guard | None = None,
         retries: bool = True,
+        priority: Priority = Priority.NORMAL,
+        prepaid: bool = False,
     ) -> Any:
         """Send ``method path`` (relative to the zone's base URL) and return the decoded JSON.
 
         ``operation`` is the API operation id, used in metrics, logs and errors. Parameters
         whose value is ``None`` are left out. Mutations check ``guard`` and the session's guard
-        right before each attempt.
+        right before each attempt. Each attempt waits for a rate-limit token at ``priority``;
+        with ``prepaid`` the caller already took the first attempt's (:meth:`take_turn`).
         """
         query = {name: value for name, value in (params or {}).items() if value is not None}
         for name, value in query.items():
@@ -102,9 +106,13 @@ class ZoneSession:
                 )
         content = orjson.dumps(dict(body)) if body is not None else b""
         mutating = method.upper() != "GET"
+        paid = [prepaid]
 
         async def attempt() -> Any:
-            await self._take_token()
+            if paid[0]:
+                paid[0] = False
+            else:
+                await self.take_turn(priority)
             if mutating:
                 self._check_guards(guard, operation)
             return await self._send_once(operation, method, path, query, content, signed)
@@ -117,8 +125,9 @@ class ZoneSession:
             retries=retries,
         )
 
-    async def _take_token(self) -> None:
-        waited = await self.limiter.acquire()
+    async def take_turn(self, priority: Priority = Priority.NORMAL) -> None:
+        """Wait for one rate-limit token of the zone and take it (for a ``prepaid`` request)."""
+        waited = await self.limiter.acquire(priority)
         API_RATE_LIMIT_WAIT.labels(self.zone).observe(waited)
 
     def _check_guards(self, guard: Guard | None, operation: str) -> None:

@@ -31,6 +31,7 @@ from exoccm.controllers.service.decide import (
 )
 from exoccm.controllers.service.diff import DeleteService, Plan, plan_deletion
 from exoccm.controllers.service.lookup import LoadBalancerNotFoundError, find_load_balancer
+from exoccm.controllers.service.own_writes import OwnWrites
 from exoccm.controllers.service.ownership import (
     ServiceDirectory,
     claimants,
@@ -111,6 +112,8 @@ class ServiceReconciler:
         self.recorder = recorder
         self.config = config
         self.directory: ServiceDirectory = InformerServices(services)
+        # What the last writes answered, read until the cache shows them (no double writes).
+        self.own_writes = OwnWrites()
         # Called with the keys of Services that may take over an NLB another one released.
         self.on_released: Callable[[Iterable[str]], None] = lambda _keys: None
         self.context = ServiceContext(
@@ -119,6 +122,9 @@ class ServiceReconciler:
             config.cluster_id,
             config.existing_nlb_namespaces,
         )
+
+    def _wrote(self, before: Obj, answer: Obj | None) -> Obj | None:
+        return self.own_writes.remember(before, answer)
 
     async def _event(self, service: Obj, type_: EventType, reason: str, message: str) -> None:
         await self.recorder.event(service, type_, reason, message, kind="Service", api_version="v1")
@@ -132,7 +138,7 @@ class ServiceReconciler:
     # -- the reconcile ------------------------------------------------------------------------
 
     async def reconcile(self, key: str) -> Result:
-        service = self.services.get(key)
+        service = self.own_writes.current(key, self.services.get(key))
         if service is None:
             return DONE  # gone; with our finalizer it could not have gone before cleanup
         try:
@@ -188,10 +194,17 @@ class ServiceReconciler:
         plan = decision.plan
         if decision.record is not None:
             # Before the NLB services it names are created, so a crash cannot orphan them.
-            service = await kubeside.write_record(self.kube, service, decision.record) or service
+            service = (
+                self._wrote(
+                    service, await kubeside.write_record(self.kube, service, decision.record)
+                )
+                or service
+            )
         if plan:
             # The finalizer goes on before the first cloud write, so nothing can leak.
-            service = await kubeside.add_finalizer(self.kube, service) or service
+            service = (
+                self._wrote(service, await kubeside.add_finalizer(self.kube, service)) or service
+            )
             await self._event(service, "Normal", "EnsuringLoadBalancer", "Ensuring load balancer")
             recorded: list[Obj] = []
 
@@ -216,13 +229,20 @@ class ServiceReconciler:
             await self._event(service, "Normal", "EnsuredLoadBalancer", "Ensured load balancer")
         elif lb is not None:
             # Adopted or converged: whatever we manage must be cleaned up on deletion.
-            service = await kubeside.add_finalizer(self.kube, service) or service
+            service = (
+                self._wrote(service, await kubeside.add_finalizer(self.kube, service)) or service
+            )
         assert lb is not None
         service = (
-            await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id))
+            self._wrote(
+                service,
+                await kubeside.write_annotations(self.kube, service, decision.write_back(lb.id)),
+            )
             or service
         )
-        await kubeside.set_ingress(self.kube, service, lb.ip)
+        service = (
+            self._wrote(service, await kubeside.set_ingress(self.kube, service, lb.ip)) or service
+        )
         if decision.retire is not None:
             await self._retire(service, decision.retire, authority)
         return DONE
@@ -345,8 +365,11 @@ class ServiceReconciler:
             await self._event(service, "Normal", "DeletedLoadBalancer", "Deleted load balancer")
         if not service.get("metadata", {}).get("deletionTimestamp"):
             # The Service stays (type changed): it has no load balancer any more.
-            service = await kubeside.set_ingress(self.kube, service, None) or service
-        await kubeside.remove_finalizer(self.kube, service)
+            service = (
+                self._wrote(service, await kubeside.set_ingress(self.kube, service, None))
+                or service
+            )
+        self._wrote(service, await kubeside.remove_finalizer(self.kube, service))
         if cleanup.hand_to:
             self.on_released(cleanup.hand_to)
 

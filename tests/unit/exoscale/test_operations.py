@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from exoccm.exoscale import errors
+from exoccm.exoscale.estimates import DurationEstimate, Poll
 from exoccm.exoscale.models import Operation
 from exoccm.exoscale.operations import (
     WaitPolicy,
@@ -154,3 +157,104 @@ async def test_rate_limited_poll_waits_at_least_retry_after() -> None:
     polls = ScriptedPolls(errors.RateLimitedError(429, "", retry_after=9.0), op("success"))
     await wait(polls, time)
     assert time.sleeps == [0.2, 9.0]
+
+
+# -- with a learned estimate ----------------------------------------------------------------------
+
+
+def learned(seconds: float) -> DurationEstimate:
+    estimate = DurationEstimate()
+    estimate.learn([Poll(seconds, seconds, False), Poll(seconds, seconds, True)])
+    return estimate
+
+
+async def wait_learning(
+    polls: ScriptedPolls,
+    time: FakeTime,
+    estimate: DurationEstimate,
+    turn: Callable[[], Awaitable[None]] | None = None,
+    **policy: float,
+) -> Operation:
+    return await wait_for_operation(
+        op(),
+        poll=polls,
+        policy=WaitPolicy(**policy),  # type: ignore[arg-type]
+        clock=time.clock,
+        sleep=time.sleep,
+        name="create-load-balancer",
+        zone="ch-gva-2",
+        estimate=estimate,
+        turn=turn,
+    )
+
+
+async def test_without_history_the_fixed_schedule_runs_and_seeds_the_estimate() -> None:
+    time = FakeTime()
+    estimate = DurationEstimate()
+    await wait_learning(ScriptedPolls(op(), op(), op("success")), time, estimate)
+    assert time.sleeps == [0.2, 0.4, 0.8]
+    assert estimate.first_poll == pytest.approx((0.6 + 1.4) / 2)
+
+
+async def test_with_history_the_first_poll_comes_when_the_operation_is_most_likely_done() -> None:
+    time = FakeTime()
+    estimate = learned(2.0)
+    await wait_learning(ScriptedPolls(op("success")), time, estimate)
+    assert time.sleeps == [pytest.approx(2.0)]
+    assert estimate.first_poll is not None
+    assert estimate.first_poll < 2.0
+
+
+async def test_a_learned_first_poll_that_misses_backs_off_briefly() -> None:
+    time = FakeTime()
+    estimate = learned(2.0)
+    polls = ScriptedPolls(op(), op(), op(), op("success"))
+    await wait_learning(polls, time, estimate)
+    # A twentieth of the estimate, doubling.
+    assert time.sleeps == [pytest.approx(2.0), pytest.approx(0.1), pytest.approx(0.2), 0.4]
+    assert estimate.first_poll is not None
+    assert estimate.first_poll > 2.0
+
+
+async def test_brief_pauses_never_exceed_the_official_curve() -> None:
+    time = FakeTime()
+    polls = ScriptedPolls(*[op() for _ in range(12)], op("success"))
+    await wait_learning(polls, time, learned(1.0))
+    assert max(time.sleeps[1:]) == 3.0
+    assert time.sleeps[1:5] == [0.05, 0.1, 0.2, 0.4]
+
+
+async def test_a_stuck_operation_with_history_still_ends_at_the_deadline() -> None:
+    time = FakeTime()
+    estimate = learned(1.0)
+    polls = ScriptedPolls(*[op() for _ in range(200)])
+    with pytest.raises(errors.OperationTimeoutError):
+        await wait_learning(polls, time, estimate, timeout=120.0)
+    assert time.now - 1000.0 == pytest.approx(120.0)
+    assert 20 <= polls.calls <= 50
+    # An operation that never ended teaches nothing.
+    assert estimate.first_poll == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("state", ["failure", "timeout"])
+async def test_a_failed_operation_with_history_raises_and_teaches_nothing(state: str) -> None:
+    estimate = learned(1.0)
+    with pytest.raises(errors.OperationFailedError):
+        await wait_learning(ScriptedPolls(op(state, reason="busy")), FakeTime(), estimate)
+    assert estimate.first_poll == pytest.approx(1.0)
+
+
+async def test_each_poll_waits_its_turn_first_and_its_time_is_when_it_was_sent() -> None:
+    time = FakeTime()
+    estimate = learned(1.0)
+    turns: list[float] = []
+
+    async def turn() -> None:  # the rate limiter holds the poll back by 0.5 s
+        turns.append(time.now)
+        await time.sleep(0.5)
+
+    polls = ScriptedPolls(op("success"))
+    await wait_learning(polls, time, estimate, turn=turn)
+    assert turns == [pytest.approx(1001.0)]
+    # Found done, but sent 0.5 s late: no evidence that 1 s is enough, so no change.
+    assert estimate.first_poll == pytest.approx(1.0)
