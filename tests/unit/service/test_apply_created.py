@@ -66,7 +66,9 @@ class Client:
     ) -> LoadBalancer:
         return await self.create(on_started, self.heard)
 
-    async def add_load_balancer_service(self, lb_id: str, spec: Any) -> LoadBalancer:
+    async def add_load_balancer_service(
+        self, lb_id: str, spec: Any, *, read_back: bool = True
+    ) -> LoadBalancer:
         raise ServerError(503, "unavailable", operation="add-service-to-load-balancer")
 
 
