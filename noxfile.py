@@ -69,7 +69,9 @@ def coverage(session: nox.Session) -> None:
     (COVERAGE_DIR / "data").mkdir(parents=True)
     data = {"COVERAGE_FILE": str(COVERAGE_DIR / "data" / ".coverage")}
     start = str(Path(__file__).resolve().parent / "pyproject.toml")
-    args = session.posargs or ["-q", "tests"]
+    # Hypothesis' built-in "ci" profile: no per-example deadline (tracing slows every example
+    # down; timing is for benchmarks) and derandomized examples, so the figure repeats.
+    args = ["--hypothesis-profile=ci", *(session.posargs or ["-q", "tests"])]
     try:
         session.run(
             "pytest",
