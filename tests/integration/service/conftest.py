@@ -235,6 +235,11 @@ class Running:
     services: Informer
     nodes: Informer
     released: list[str] = field(default_factory=list)
+    watching: anyio.CancelScope = field(default_factory=anyio.CancelScope)
+
+    def freeze(self) -> None:
+        """Stop the Service informer: its cache stays as it is, however the Services change."""
+        self.watching.cancel()
 
     def key(self, name: str) -> str:
         return f"{self.world.namespace}/{name}"
@@ -305,8 +310,13 @@ async def running(world: ServiceWorld, **config: Any) -> AsyncIterator[Running]:
     )
     state = Running(world, reconciler, services, nodes)
     reconciler.on_released = state.released.extend
+
+    async def watch_services() -> None:
+        with state.watching:
+            await services.run()
+
     async with anyio.create_task_group() as tg:
-        tg.start_soon(services.run)
+        tg.start_soon(watch_services)
         tg.start_soon(nodes.run)
         with anyio.fail_after(30):
             await services.wait_synced()
