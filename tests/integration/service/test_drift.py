@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from exoccm.controllers.service.drift import CollectorLimits
+from exoccm.engine.controller import DONE
 from exoccm.sim import Fault
 from tests.integration.service.conftest import ServiceWorld, running
 from tests.unit.service.cloud import OTHER_ZONE, ZONE
@@ -66,7 +67,8 @@ async def test_the_read_before_deleting_overrules_the_listing(world: ServiceWorl
         start = world.calls()
         await drift.pass_once()
         # Between the passes, one is taken over by hand, the other deleted. The next pass comes
-        # within half a period: it decides on the listing the first took, which shows neither.
+        # within half a period: it decides on the listing the first took, which still shows
+        # both as exoccm's orphans.
         world.sim.edit_load_balancer(ZONE, relabelled.id, labels={"team": "platform"})
         world.sim.delete_load_balancer_out_of_band(ZONE, vanished.id)
         await drift.pass_once()
@@ -166,7 +168,7 @@ async def test_nlbs_two_listings_left_out_are_read_by_id_and_only_a_404_removes_
         assert len(calls_on(world, "get-load-balancer", nlb["id"], start)) == 1, "two: read by ID"
         assert world.inventories.zone(ZONE).cached(nlb["id"]) is not None, "it exists"
         calls = world.calls()
-        assert await run.reconcile("web") is not None
+        assert await run.reconcile("web") == DONE
         assert world.calls() == calls, "the Service is still converged, from the cache"
 
         # Now it is really gone: two omissions later, the 404 removes it and the Service that
