@@ -76,11 +76,6 @@ def inventories_of(clients: ExoscaleClients, time: VirtualTime) -> Inventories:
     return Inventories(clients.zone, clock=time.monotonic)
 
 
-def ids(load_balancers: list[dict[str, object]]) -> set[str]:
-    """The IDs of the simulator's NLBs as :meth:`Simulator.load_balancers` lists them."""
-    return {str(lb["id"]) for lb in load_balancers}
-
-
 def same_nlb(cached: LoadBalancer | None, listed: dict[str, object]) -> bool:
     """Whether the inventory's copy matches the simulator's NLB in what exoccm plans on."""
     if cached is None:
