@@ -57,9 +57,9 @@ CONTROLLERS_FLOOR = 85.0
 def coverage(session: nox.Session) -> None:
     """Branch coverage of exoccm over the whole test suite, its subprocesses included.
 
-    Every Python process the tests start (``exoccm run``, ``exoccm sim``, the CLI) inherits
-    COVERAGE_PROCESS_START, so coverage.py's .pth hook measures it into its own data file;
-    ``coverage combine`` merges them. Prints the combined figure and a table per package, and
+    pytest runs under ``coverage run``; every Python process the tests start (``exoccm run``,
+    ``exoccm sim``, the CLI) inherits COVERAGE_PROCESS_START, so coverage.py's .pth hook measures
+    it into a data file of its own; ``coverage combine`` merges them. Prints the combined figure and a table per package, and
     writes build/coverage/html/ and build/coverage/coverage.json. ``-- <pytest args>`` measures
     a part of the suite; only a whole run is held to the exoccm/controllers floor.
     """
@@ -73,7 +73,12 @@ def coverage(session: nox.Session) -> None:
     # down; timing is for benchmarks) and derandomized examples, so the figure repeats.
     args = ["--hypothesis-profile=ci", *(session.posargs or ["-q", "tests"])]
     try:
+        # `coverage run` for pytest itself: a test that creates a Coverage object (coverage.py
+        # does that to turn automatic measurement off) cannot then stop its data being saved.
         session.run(
+            "coverage",
+            "run",
+            "-m",
             "pytest",
             *args,
             env={"EXOCCM_KUBE_ASSETS": assets, "COVERAGE_PROCESS_START": start, **data},
