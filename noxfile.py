@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import nox
+from nox.command import CommandFailed
 
 nox.options.default_venv_backend = "uv"
 nox.options.sessions = ["lint", "typecheck", "tests"]
@@ -59,9 +60,10 @@ def coverage(session: nox.Session) -> None:
 
     pytest runs under ``coverage run``; every Python process the tests start (``exoccm run``,
     ``exoccm sim``, the CLI) inherits COVERAGE_PROCESS_START, so coverage.py's .pth hook measures
-    it into a data file of its own; ``coverage combine`` merges them. Prints the combined figure and a table per package, and
-    writes build/coverage/html/ and build/coverage/coverage.json. ``-- <pytest args>`` measures
-    a part of the suite; only a whole run is held to the exoccm/controllers floor.
+    it into a data file of its own; ``coverage combine`` merges them. Prints the combined figure
+    and a table per package (also after failed tests), and writes build/coverage/html/ and
+    build/coverage/coverage.json. ``-- <pytest args>`` measures a part of the suite; only a
+    whole run is held to the exoccm/controllers floor.
     """
     _sync(session, "test", "docs")
     assets = _kube_assets(session, full=True)
@@ -72,6 +74,7 @@ def coverage(session: nox.Session) -> None:
     # Hypothesis' built-in "ci" profile: no per-example deadline (tracing slows every example
     # down; timing is for benchmarks) and derandomized examples, so the figure repeats.
     args = ["--hypothesis-profile=ci", *(session.posargs or ["-q", "tests"])]
+    failed = None
     try:
         # `coverage run` for pytest itself: a test that creates a Coverage object (coverage.py
         # does that to turn automatic measurement off) cannot then stop its data being saved.
@@ -83,12 +86,12 @@ def coverage(session: nox.Session) -> None:
             *args,
             env={"EXOCCM_KUBE_ASSETS": assets, "COVERAGE_PROCESS_START": start, **data},
         )
-    finally:
-        # Also after failed tests: the figure then shows what the run reached.
-        session.run("coverage", "combine", "--quiet", env=data)
-        session.run("coverage", "html", "--quiet", "-d", str(COVERAGE_DIR / "html"), env=data)
-        report = COVERAGE_DIR / "coverage.json"
-        session.run("coverage", "json", "--quiet", "-o", str(report), env=data)
+    except CommandFailed as exc:
+        failed = exc  # the figure is still worth seeing: it shows what the run reached
+    session.run("coverage", "combine", "--quiet", env=data)
+    session.run("coverage", "html", "--quiet", "-d", str(COVERAGE_DIR / "html"), env=data)
+    report = COVERAGE_DIR / "coverage.json"
+    session.run("coverage", "json", "--quiet", "-o", str(report), env=data)
     files = json.loads(report.read_text())["files"]
     rows = _coverage_by_package(files)
     print(_coverage_table(rows))
@@ -97,6 +100,8 @@ def coverage(session: nox.Session) -> None:
         f"(exoccm/controllers: {_percent(rows['exoccm/controllers']):.1f}%)"
     )
     session.log(f"HTML report: {COVERAGE_DIR / 'html' / 'index.html'}; JSON: {report}")
+    if failed is not None:
+        session.error(f"the tests failed ({failed.reason}): the figure is of a partial run")
     controllers = rows["exoccm/controllers"]
     if not session.posargs and _percent(controllers) < CONTROLLERS_FLOOR:
         session.error(
