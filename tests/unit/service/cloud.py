@@ -29,7 +29,6 @@ class VirtualTime:
 
     def __init__(self) -> None:
         self.clock = FakeClock()
-        self.slept = 0.0
 
     def monotonic(self) -> float:
         return self.clock.monotonic()
@@ -38,7 +37,6 @@ class VirtualTime:
         self.clock.advance(seconds)
 
     async def sleep(self, seconds: float) -> None:
-        self.slept += max(0.0, seconds)
         self.clock.advance(max(0.0, seconds))
         # Still a checkpoint, so other tasks run and cancellation works as with a real sleep.
         await anyio.lowlevel.checkpoint()
