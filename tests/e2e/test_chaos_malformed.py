@@ -155,9 +155,11 @@ def test_malformed_answers_are_reported_survived_and_repaired(
     sim.call("clear_faults")
     # steady was converged before its strategy changed: its update is retried on backoff.
     wait_for(
-        lambda: all(converged(sim, ZONE, plane, namespace, n) for n in ("steady", "victim"))
-        and nlbs_of(sim, ZONE, plane, namespace, "steady")[0]["services"][0]["strategy"]
-        == "source-hash",
+        lambda: (
+            all(converged(sim, ZONE, plane, namespace, n) for n in ("steady", "victim"))
+            and nlbs_of(sim, ZONE, plane, namespace, "steady")[0]["services"][0]["strategy"]
+            == "source-hash"
+        ),
         timeout=120,
         what="steady (with its new strategy) and victim to converge once the answers are whole",
     )
