@@ -16,6 +16,10 @@ returns ``None`` / :data:`DONE`             ``forget`` (clear the failure histor
 raises any other exception                  rate-limited requeue (counts a failure)      error
 ==========================================  ===========================================  ==============
 
+An exception that only a bug raises (:data:`PANICS`: ``AttributeError``, ``KeyError``...) is
+what a Go controller would die of in a panic: it also counts in
+``controller_runtime_reconcile_panics_total`` and is logged as an error, with its traceback.
+
 A controller runs while it leads: :meth:`Controller.run` creates a fresh queue, waits for the
 watched informers to sync, enqueues every cached object (``LOW``), and serves until
 :meth:`Controller.stop` (graceful: no new work, in-flight reconciles get ``shutdown_grace``
@@ -25,6 +29,7 @@ running across runs, so the next start has a warm cache.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -63,6 +68,18 @@ class Result:
 
 
 DONE = Result()
+
+# Python's counterparts of a Go runtime panic (nil dereference, index out of range, failed type
+# assertion): raised by a bug, never by a failed call to an API.
+PANICS: tuple[type[Exception], ...] = (
+    AttributeError,
+    TypeError,
+    LookupError,
+    NameError,
+    AssertionError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 class RetryAfterError(Exception):
@@ -109,6 +126,8 @@ class Controller:
         self._active = metrics.ACTIVE_WORKERS.labels(name)
         self._time = metrics.RECONCILE_TIME.labels(name)
         self._errors = metrics.RECONCILE_ERRORS.labels(name)
+        self._panics = metrics.RECONCILE_PANICS.labels(name)  # exported at 0 from the start
+        metrics.MAX_CONCURRENT_RECONCILES.labels(name).set(workers)
         self._outcomes = {
             result: metrics.RECONCILE_TOTAL.labels(name, result)
             for result in ("success", "error", "requeue", "requeue_after")
@@ -247,11 +266,16 @@ class Controller:
             outcome = "error"
             self._errors.inc()
             queue.add_rate_limited(key)
-            self._log.warning(
+            panicked = isinstance(exc, PANICS)
+            if panicked:
+                self._panics.inc()
+            self._log.log(
+                logging.ERROR if panicked else logging.WARNING,
                 "reconcile failed; will retry with backoff",
                 key=key,
                 error=f"{type(exc).__name__}: {exc}",
                 failures=queue.num_requeues(key),
+                panic=panicked,
                 exc_info=True,
             )
         else:
