@@ -50,7 +50,7 @@ import structlog
 from exoccm.engine import metrics
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, KubeError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from exoccm.kube.resources import LEASES
 
 log = structlog.get_logger(__name__)
@@ -295,7 +295,7 @@ class LeaderElector:
                 return True
         try:
             current = await self.client.request("GET", self._path, timeout=timeout)
-        except NotFoundError:
+        except KubeNotFoundError:
             await self._write("POST", self._new_lease(), timeout)
             self._renewed_at = sent
             return True
@@ -311,7 +311,7 @@ class LeaderElector:
             await self._write(
                 "PUT", self._renewed(current, keep_acquired=holder == self.config.identity), timeout
             )
-        except ConflictError:
+        except KubeConflictError:
             return False  # someone else wrote first
         self._renewed_at = sent
         return True
@@ -403,7 +403,7 @@ class LeaderElector:
                     body={**lease, "spec": spec},
                     timeout=self.config.request_timeout,
                 )
-            except ConflictError:
+            except KubeConflictError:
                 # A renewal cancelled in flight may have landed after we cached the Lease.
                 current: Obj = await self.client.request(
                     "GET", self._path, timeout=self.config.request_timeout
@@ -413,7 +413,7 @@ class LeaderElector:
                 continue
             self._log.info("released the Lease")
             return
-        raise ConflictError(409, "Conflict", "the Lease kept changing", "PUT", self._path)
+        raise KubeConflictError(409, "Conflict", "the Lease kept changing", "PUT", self._path)
 
 
 def _micro_time() -> str:

@@ -34,13 +34,13 @@ from exoccm.engine.backoff import Backoff
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import (
-    ForbiddenError,
-    GoneError,
     KubeApiError,
     KubeConnectionError,
-    ServerError,
-    TooManyRequestsError,
-    UnauthorizedError,
+    KubeForbiddenError,
+    KubeGoneError,
+    KubeServerError,
+    KubeTooManyRequestsError,
+    KubeUnauthorizedError,
     from_status,
 )
 from exoccm.kube.resources import Resource
@@ -159,17 +159,17 @@ class Reflector:
                 self._log.info("watch resourceVersion expired; relisting", error=str(exc))
                 self._restart("expired")
                 self._need_list = True  # at the last resourceVersion, no backoff
-            except (KubeConnectionError, TooManyRequestsError, _ShortWatchError) as exc:
+            except (KubeConnectionError, KubeTooManyRequestsError, _ShortWatchError) as exc:
                 # The apiserver is unreachable or busy: keep the cache and re-watch later.
                 delay = backoff.next_delay()
-                if isinstance(exc, TooManyRequestsError) and exc.retry_after:
+                if isinstance(exc, KubeTooManyRequestsError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 self._restart(type(exc).__name__)
                 self._log.warning(
                     "list/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
                 )
                 await self._clock.sleep(delay)
-            except (UnauthorizedError, ForbiddenError) as exc:
+            except (KubeUnauthorizedError, KubeForbiddenError) as exc:
                 delay = backoff.next_delay()
                 self._restart("forbidden")
                 self._log.error(
@@ -200,7 +200,7 @@ class Reflector:
         kind = "relist" if relist_rv else "consistent"
         try:
             objects, rv = await self._list_all(relist_rv)
-        except (GoneError, ServerError) as exc:
+        except (KubeGoneError, KubeServerError) as exc:
             if not relist_rv or not _is_expired_or_too_large(exc):
                 raise
             self._log.info(
@@ -243,7 +243,7 @@ class Reflector:
                 page = await self.client.list(
                     self.path, params=next_params, timeout=self.options.list_timeout
                 )
-            except GoneError as exc:
+            except KubeGoneError as exc:
                 # The snapshot behind the token was compacted: take everything in one go.
                 self._log.info("list continue token expired; listing without pages", error=str(exc))
                 full = {k: v for k, v in params.items() if k != "limit"}
@@ -287,7 +287,7 @@ class Reflector:
                         if now - refreshed >= 1.0:
                             refreshed = now
                             silence.deadline = min(hard_deadline, now + opts.inactivity_timeout)
-        except GoneError as exc:
+        except KubeGoneError as exc:
             raise WatchExpiredError(str(exc)) from exc
         if silence.cancelled_caught:
             self._restart("inactive")
@@ -312,7 +312,7 @@ class Reflector:
             return
         if event_type == "ERROR":
             error = from_status(int(obj.get("code") or 500), obj, method="WATCH", path=self.path)
-            if isinstance(error, GoneError):
+            if isinstance(error, KubeGoneError):
                 raise WatchExpiredError(str(error))
             raise error
         if event_type not in self._events:
@@ -335,7 +335,7 @@ def _rv(obj: Mapping[str, Any]) -> str:
 
 
 def _is_expired_or_too_large(exc: KubeApiError) -> bool:
-    if isinstance(exc, GoneError):
+    if isinstance(exc, KubeGoneError):
         return True
     # An apiserver whose cache lags behind the requested RV answers 504 "Too large resource
     # version"; client-go then falls back to a consistent list as for 410.

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import structlog
 
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import KubeError, NotFoundError
+from exoccm.kube.errors import KubeError, KubeNotFoundError
 from exoccm.kube.resources import EVENTS
 
 log = structlog.get_logger(__name__)
@@ -141,7 +141,7 @@ class EventRecorder:
                     {"count": seen.count, "lastTimestamp": stamp},
                 )
                 return
-            except NotFoundError:
+            except KubeNotFoundError:
                 self._seen.pop(key, None)  # expired server-side (event TTL): create anew
         if not self._allow(key[0]):
             log.debug("event_rate_limited", object=ref.get("name"), reason=reason)

@@ -33,7 +33,7 @@ from exoccm.engine.ratelimit import RateLimitProfile
 from exoccm.engine.transform import IDENTITY_FIELDS
 from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.resources import CSRS
 
 log = structlog.get_logger(__name__)
@@ -146,7 +146,7 @@ class CsrApprover:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 current = await self.kube.get(path)
-            except NotFoundError:
+            except KubeNotFoundError:
                 return False
             if is_decided(current):
                 return False
@@ -155,9 +155,9 @@ class CsrApprover:
             status["conditions"] = [*(status.get("conditions") or []), approved_condition(now)]
             try:
                 await self.kube.replace(CSRS.path(name=name, subresource="approval"), current)
-            except ConflictError:
+            except KubeConflictError:
                 continue
-            except NotFoundError:
+            except KubeNotFoundError:
                 return False
             return True
         raise RetryAfterError(1.0, f"CSR {name} changed under every approval attempt")

@@ -46,7 +46,7 @@ from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import NotFoundError
+from exoccm.kube.errors import KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
 
 log = structlog.get_logger(__name__)
@@ -84,7 +84,7 @@ class NodeInitializer:
                 return await self._initialize(node)
             await self._sync_labels(node)
             return DONE
-        except NotFoundError:
+        except KubeNotFoundError:
             return DONE  # the Node was deleted while we worked
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc

@@ -59,7 +59,7 @@ from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder
 from exoccm.kube.objects import key_of
 
@@ -174,7 +174,7 @@ class NodeLifecycle:
             node = await self._sync_addresses(node, found, override_of(node, self.instances))
             if not is_ready(node) and found.instance.state in SHUTDOWN_STATES:
                 await self._add_shutdown_taint(node, found)
-        except NotFoundError:
+        except KubeNotFoundError:
             pass  # the Node went away while we worked
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
@@ -212,7 +212,7 @@ class NodeLifecycle:
         )
         try:
             await delete_node(self.kube, node)
-        except (NotFoundError, ConflictError):
+        except (KubeNotFoundError, KubeConflictError):
             return  # already gone, or replaced by a new Node of the same name
         self._ready_but_missing.discard(key_of(node))
         log.info("node_deleted", node=name, reason=why)

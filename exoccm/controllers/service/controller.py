@@ -44,7 +44,7 @@ from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, NotLeaderError, RateLimitedError
 from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, KubeError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
 from exoccm.kube.objects import key_of, uid_of
 
@@ -152,10 +152,10 @@ class ServiceReconciler:
             return DONE
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
-        except ConflictError as exc:
+        except KubeConflictError as exc:
             # The cached Service is behind the apiserver; the watch brings the new one.
             raise RetryAfterError(1.0, f"conflict writing the Service: {exc}") from exc
-        except NotFoundError:
+        except KubeNotFoundError:
             return DONE  # the Service was deleted while we worked
 
     async def _decide(self, service: Obj, authority: Authority) -> Decision:

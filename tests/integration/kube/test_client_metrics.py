@@ -11,7 +11,7 @@ from prometheus_client import REGISTRY
 
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import KubeConfig
-from exoccm.kube.errors import KubeConnectionError, NotFoundError
+from exoccm.kube.errors import KubeConnectionError, KubeNotFoundError
 from exoccm.kube.resources import CONFIG_MAPS
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +40,7 @@ async def test_requests_are_counted_by_code_method_and_host(
     timed_gets = _timed("GET", host)
 
     await kube.create(CONFIG_MAPS.path(namespace), {"metadata": {"name": "counted"}})
-    with pytest.raises(NotFoundError):
+    with pytest.raises(KubeNotFoundError):
         await kube.get(CONFIG_MAPS.path(namespace, "absent"))
     async with kube.stream_lines(
         CONFIG_MAPS.path(namespace), params={"watch": True, "timeoutSeconds": 1}, read_timeout=30
