@@ -33,7 +33,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import structlog
@@ -43,11 +42,10 @@ from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.informer import Informer, Tombstone, final_state
 from exoccm.engine.queue import Priority, QueueShutDownError, WorkQueue
 from exoccm.engine.ratelimit import DEFAULT_PROFILE, RateLimitProfile
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 KeyMapper = Callable[[Obj], Iterable[str]]
 UpdateFilter = Callable[[Obj, Obj], bool]
 

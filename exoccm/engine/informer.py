@@ -43,12 +43,11 @@ from exoccm.engine.reflector import Reflector, ReflectorOptions
 from exoccm.engine.store import IndexFunc, Store
 from exoccm.engine.transform import DEFAULT_TRANSFORM, Transform
 from exoccm.kube.client import KubeClient
-from exoccm.kube.objects import key_of, resource_version
+from exoccm.kube.objects import Obj, key_of, resource_version
 from exoccm.kube.resources import Resource
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 _Objs = list[Obj]  # aliases: the method named ``list`` shadows the builtin in class scope
 _Keys = list[str]
 _YIELD_EVERY = 200  # let other tasks run while a large list is applied

@@ -42,7 +42,6 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio
 import structlog
@@ -51,11 +50,11 @@ from exoccm.engine import metrics
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import LEASES
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 JITTER_FACTOR = 1.2  # client-go's JitterFactor: retries wait retry_period · [1, 2.2)
 
 

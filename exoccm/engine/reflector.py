@@ -43,11 +43,10 @@ from exoccm.kube.errors import (
     KubeUnauthorizedError,
     from_status,
 )
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import Resource
 
 log = structlog.get_logger(__name__)
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -34,11 +34,11 @@ from exoccm.engine.transform import IDENTITY_FIELDS
 from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import CSRS
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 _SPEC_FIELDS = ("request", "signerName", "username", "groups", "usages")
 CONFLICT_ATTEMPTS = 5
 #: A CSR waiting for its instance: 5 s, 10 s, ... up to 5 min between looks.

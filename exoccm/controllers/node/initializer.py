@@ -12,8 +12,6 @@ once per instance type, get-instance-type), as upstream reconciles the labels of
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from exoccm.config.cloudconfig import InstancesConfig
@@ -48,10 +46,9 @@ from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
+from exoccm.kube.objects import Obj
 
 log = structlog.get_logger(__name__)
-
-Obj = dict[str, Any]
 
 
 class NodeInitializer:

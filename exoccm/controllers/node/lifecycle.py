@@ -27,7 +27,6 @@ NotReady one with an ``exoscale://<uuid>`` providerID is deleted without asking 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import anyio
 import structlog
@@ -61,11 +60,10 @@ from exoccm.exoscale.errors import ExoscaleError, RateLimitedError
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 Enqueue = Callable[[Iterable[str]], None]
 SHUTDOWN_STATES = frozenset({"stopping", "stopped"})
 

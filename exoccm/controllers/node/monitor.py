@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import anyio
 import structlog
@@ -30,11 +29,10 @@ from exoccm.controllers.node.state import is_ready
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.informer import Informer, Tombstone, final_state
 from exoccm.exoscale.errors import ExoscaleError, RateLimitedError
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 Enqueue = Callable[[Iterable[str]], None]
 
 NOT_READY_INDEX = "lifecycle-not-ready"

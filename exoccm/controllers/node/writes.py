@@ -15,12 +15,11 @@ import structlog
 from exoccm.engine.controller import RetryAfterError
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeConflictError
-from exoccm.kube.objects import name_of, resource_version, uid_of
+from exoccm.kube.objects import Obj, name_of, resource_version, uid_of
 from exoccm.kube.resources import NODES
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 PatchBuilder = Callable[[Obj], Obj | None]
 
 CONFLICT_ATTEMPTS = 5

@@ -46,11 +46,10 @@ from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
-from exoccm.kube.objects import key_of, uid_of
+from exoccm.kube.objects import Obj, key_of, uid_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 
 NLB_ID_INDEX = "nlb-id"
 UID_INDEX = "uid"

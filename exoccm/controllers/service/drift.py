@@ -40,11 +40,10 @@ from exoccm.controllers.service.diff import DeleteLoadBalancer, Plan
 from exoccm.controllers.service.ownership import declares_external, named_id
 from exoccm.exoscale.errors import ExoscaleError
 from exoccm.exoscale.models import LoadBalancer
-from exoccm.kube.objects import key_of, uid_of
+from exoccm.kube.objects import Obj, key_of, uid_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 
 # A listing that left an NLB out this many times in a row gets it read by ID.
 MISSES_BEFORE_READ = 2

@@ -28,6 +28,7 @@ from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import (
     CLUSTER_ROLE_BINDINGS,
     CLUSTER_ROLES,
@@ -39,7 +40,6 @@ from exoccm.sim import Simulator
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.nodes import node_manifest
 
-Obj = dict[str, Any]
 ZONE = "de-muc-1"
 OTHER_ZONE = "ch-gva-2"
 SIM_ENDPOINT = "http://sim.invalid/{zone}/v2"

@@ -14,6 +14,7 @@ from exoccm.controllers.node.csr_rules import (
     KUBELET_SERVING_SIGNER,
 )
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import CSRS
 from tests.unit.node.csrs import b64, kubelet_csr_pem
 
@@ -30,7 +31,6 @@ from .conftest import (
 
 pytestmark = pytest.mark.anyio
 
-Obj = dict[str, Any]
 SERVING = ["digital signature", "server auth"]
 NODE_GROUPS = ["system:nodes"]
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 import structlog
 
 from exoccm.config.cloudconfig import InstanceOverride, InstancesConfig, NodeAddress
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
+from exoccm.kube.objects import Obj
 
 from .conftest import ZONE, NodeWorld, config_for, running, settled, until
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 async def initialized(world: NodeWorld, *suffixes: str) -> bool:

@@ -34,6 +34,7 @@ from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.errors import KubeNotFoundError
 from exoccm.kube.events import EventRecorder
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import EVENTS, NODES, SERVICES
 from exoccm.sim import Simulator
 from exoccm.testing.controlplane import ControlPlane
@@ -48,7 +49,6 @@ from tests.unit.service.cloud import (
     sim_clients,
 )
 
-Obj = dict[str, Any]
 CLUSTER = "test-cluster"
 TEST_LABEL = "exoccm.test/owner"
 POOL_ANNOTATION = PREFIX + "service-instancepool-id"
