@@ -264,9 +264,9 @@ def informer_sync_times(log_path: Path) -> Obj:
             line = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        if line.get("msg") == "exoccm_starting":
+        if line.get("msg") == "Starting exoccm":
             started = float(line["ts"])
-        elif line.get("msg") == "informer synced" and started is not None:
+        elif line.get("msg") == "Informer synced" and started is not None:
             synced[line["informer"]] = {
                 "objects": line.get("objects"),
                 "seconds_after_start_log": round(float(line["ts"]) - started, 2),

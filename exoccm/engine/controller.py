@@ -208,12 +208,12 @@ class Controller:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._start_when_synced, queue, tg)
                 await self._stop_requested.wait()
-                self._log.info("controller stopping", in_flight=len(queue.processing))
+                self._log.info("Controller stopping", in_flight=len(queue.processing))
                 with anyio.move_on_after(self.shutdown_grace) as grace:
                     await queue.shut_down_with_drain()
                 if grace.cancelled_caught:
                     self._log.warning(
-                        "reconciles did not finish within the shutdown grace period; cancelling",
+                        "Reconciles did not finish within the shutdown grace period; cancelling",
                         grace_seconds=self.shutdown_grace,
                         in_flight=sorted(queue.processing),
                     )
@@ -221,12 +221,12 @@ class Controller:
         finally:
             queue.shut_down()
             self._queue = None
-            self._log.info("controller stopped")
+            self._log.info("Controller stopped")
 
     async def _start_when_synced(self, queue: WorkQueue[str], tg: anyio.abc.TaskGroup) -> None:
         for informer, _ in self._informers:
             if not informer.has_synced:
-                self._log.info("waiting for informer to sync", informer=informer.name)
+                self._log.info("Waiting for informer to sync", informer=informer.name)
                 await informer.wait_synced()
         initial = 0
         for informer, keys in self._informers:
@@ -234,7 +234,7 @@ class Controller:
                 for key in keys(obj):
                     queue.add(key, Priority.LOW)
                     initial += 1
-        self._log.info("controller started", workers=self.workers, initial_keys=initial)
+        self._log.info("Controller started", workers=self.workers, initial_keys=initial)
         for index in range(self.workers):
             tg.start_soon(self._worker, queue, name=f"{self.name}-worker-{index}")
 
@@ -259,7 +259,7 @@ class Controller:
         except RetryAfterError as exc:
             outcome = "requeue_after"
             queue.retry_after(key, exc.seconds)
-            self._log.info("reconcile asked to retry later", key=key, retry_in=exc.seconds)
+            self._log.info("Reconcile asked to retry later", key=key, retry_in=exc.seconds)
         except Exception as exc:
             outcome = "error"
             self._errors.inc()
@@ -269,7 +269,7 @@ class Controller:
                 self._panics.inc()
             self._log.log(
                 logging.ERROR if panicked else logging.WARNING,
-                "reconcile failed; will retry with backoff",
+                "Reconcile failed; will retry with backoff",
                 key=key,
                 error=f"{type(exc).__name__}: {exc}",
                 failures=queue.num_requeues(key),

@@ -252,7 +252,7 @@ class Informer:
                 await self._dispatch_delete(Tombstone(key, old))
         self._objects_gauge.set(len(self._store))
         if initial:
-            self._log.info("informer synced", objects=len(self._store), rv=resource_version)
+            self._log.info("Informer synced", objects=len(self._store), rv=resource_version)
             self._synced.set()
 
     async def apply(self, event_type: str, obj: Obj) -> None:
@@ -291,7 +291,7 @@ class Informer:
             if inspect.isawaitable(result):
                 await result
         except Exception:
-            self._log.exception("informer handler failed", handler=getattr(func, "__name__", func))
+            self._log.exception("Informer handler failed", handler=getattr(func, "__name__", func))
 
 
 def _rv(obj: Obj) -> str:

@@ -155,7 +155,7 @@ class Reflector:
                     await self.relist()
                 await self.watch()
             except WatchExpiredError as exc:
-                self._log.info("watch resourceVersion expired; relisting", error=str(exc))
+                self._log.info("Watch resourceVersion expired; relisting", error=str(exc))
                 self._restart("expired")
                 self._need_list = True  # at the last resourceVersion, no backoff
             except (KubeConnectionError, KubeTooManyRequestsError, _ShortWatchError) as exc:
@@ -165,14 +165,14 @@ class Reflector:
                     delay = max(delay, exc.retry_after)
                 self._restart(type(exc).__name__)
                 self._log.warning(
-                    "list/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
+                    "List/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
                 )
                 await self._clock.sleep(delay)
             except (KubeUnauthorizedError, KubeForbiddenError) as exc:
                 delay = backoff.next_delay()
                 self._restart("forbidden")
                 self._log.error(
-                    "not allowed to list/watch; grant list and watch on this resource to "
+                    "Not allowed to list/watch; grant list and watch on this resource to "
                     "exoccm's identity (RBAC)",
                     error=str(exc),
                     retry_in=round(delay, 2),
@@ -184,7 +184,7 @@ class Reflector:
                 self._restart("error")
                 self._need_list = True
                 self._log.warning(
-                    "list/watch failed; relisting",
+                    "List/watch failed; relisting",
                     error=f"{type(exc).__name__}: {exc}",
                     retry_in=round(delay, 2),
                     exc_info=not isinstance(exc, KubeApiError),
@@ -203,7 +203,7 @@ class Reflector:
             if not relist_rv or not _is_expired_or_too_large(exc):
                 raise
             self._log.info(
-                "relist at resourceVersion failed; falling back to a consistent list",
+                "Relist at resourceVersion failed; falling back to a consistent list",
                 resource_version=relist_rv,
                 error=str(exc),
             )
@@ -244,7 +244,7 @@ class Reflector:
                 )
             except KubeGoneError as exc:
                 # The snapshot behind the token was compacted: take everything in one go.
-                self._log.info("list continue token expired; listing without pages", error=str(exc))
+                self._log.info("List continue token expired; listing without pages", error=str(exc))
                 full = {k: v for k, v in params.items() if k != "limit"}
                 page = await self.client.list(
                     self.path, params=full, timeout=self.options.list_timeout
@@ -291,7 +291,7 @@ class Reflector:
         if silence.cancelled_caught:
             self._restart("inactive")
             self._log.warning(
-                "watch silent for too long; reconnecting",
+                "Watch silent for too long; reconnecting",
                 inactivity_timeout=opts.inactivity_timeout,
             )
             return

@@ -99,7 +99,7 @@ class CsrApprover:
             return Result(requeue=True)
         if await self._approve(key):
             log.info(
-                "csr_approved",
+                "Approved CSR",
                 csr=key,
                 node=request.node_name,
                 instance=found.instance.id,
@@ -109,7 +109,7 @@ class CsrApprover:
 
     def _pending(self, key: str, problems: list[str], *, retry: bool) -> None:
         log.info(
-            "csr_left_pending",
+            "Left CSR pending",
             csr=key,
             reasons=problems,
             retried=retry,

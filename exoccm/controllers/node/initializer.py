@@ -119,7 +119,7 @@ class NodeInitializer:
             desired = await self._desired_from_instance(node, found)
         await self._apply(node, desired)
         log.info(
-            "successfully initialized node with cloud provider",
+            "Successfully initialized node with cloud provider",
             node=name,
             provider_id=desired.provider_id,
             external=override is not None and override.external,
@@ -156,7 +156,7 @@ class NodeInitializer:
             f"{', '.join(miss.zones)}. The Node stays uninitialized and is retried; if it is "
             "not an Exoscale instance, give it an instances override with external: true"
         )
-        log.warning("node_instance_not_found", node=node_name(node), zones=list(miss.zones))
+        log.warning("Instance of the Node not found", node=node_name(node), zones=list(miss.zones))
         await self._event(node, "Warning", "InstanceNotFound", message)
         return Result(requeue=True)  # backoff, counted as a failure
 
@@ -194,7 +194,7 @@ class NodeInitializer:
                 patch["spec"] = {"providerID": desired.provider_id}
             elif current_id != desired.provider_id:
                 log.warning(  # providerID is immutable once set
-                    "node_provider_id_kept",
+                    "Kept the Node's providerID",
                     node=name,
                     provider_id=current_id,
                     expected=desired.provider_id,
@@ -223,7 +223,7 @@ class NodeInitializer:
             labels = (await self._desired_from_instance(node, found)).labels
         if label_changes(node, labels):
             log.info(
-                "node_labels_updated", node=node_name(node), labels=label_changes(node, labels)
+                "Updated Node labels", node=node_name(node), labels=label_changes(node, labels)
             )
             await patch_node(
                 self.kube,

@@ -126,7 +126,9 @@ class NodeLifecycle:
             try:
                 await inventory.instances.get(max_age=0.0)
             except ExoscaleError as exc:
-                log.warning("node_refresh_list_failed", zone=inventory.zone, error=str(exc))
+                log.warning(
+                    "Node refresh failed to list instances", zone=inventory.zone, error=str(exc)
+                )
         self.passes += 1
         enqueue(key_of(node) for node in self.nodes.list())
 
@@ -138,7 +140,7 @@ class NodeLifecycle:
                 await self.refresh(enqueue)
             except Exception:
                 # One bad pass must not stop every node controller; the next one may succeed.
-                log.exception("node_refresh_failed", next_in=self.refresh_period)
+                log.exception("Node refresh failed", next_in=self.refresh_period)
             if first_pass is not None:
                 first_pass.set()
             await anyio.sleep(self.refresh_period)
@@ -187,7 +189,7 @@ class NodeLifecycle:
             if key_of(node) not in self._ready_but_missing:
                 self._ready_but_missing.add(key_of(node))
                 log.warning(
-                    "node_instance_missing_but_node_ready",
+                    "Instance missing but Node Ready",
                     node=name,
                     instance=instance_id,
                     note="deleted only once it is no longer Ready",
@@ -213,7 +215,7 @@ class NodeLifecycle:
         except (KubeNotFoundError, KubeConflictError):
             return  # already gone, or replaced by a new Node of the same name
         self._ready_but_missing.discard(key_of(node))
-        log.info("node_deleted", node=name, reason=why)
+        log.info("Deleted Node", node=name, reason=why)
 
     async def _sync_addresses(
         self, node: Obj, found: Located, override: InstanceOverride | None
@@ -221,7 +223,7 @@ class NodeLifecycle:
         addresses = instance_node_addresses(node, found.instance, override)
         if not addresses_differ(node, addresses):
             return node
-        log.info("node_addresses_updated", node=node_name(node), addresses=address_list(addresses))
+        log.info("Updated Node addresses", node=node_name(node), addresses=address_list(addresses))
 
         def build(current: Obj) -> Obj | None:
             wanted = instance_node_addresses(current, found.instance, override)
@@ -232,7 +234,7 @@ class NodeLifecycle:
     async def _remove_shutdown_taint(self, node: Obj) -> Obj:
         if not has_taint(node, SHUTDOWN_TAINT):
             return node
-        log.info("node_shutdown_taint_removed", node=node_name(node), reason="node is Ready")
+        log.info("Removed shutdown taint from Node", node=node_name(node), reason="node is Ready")
 
         def build(current: Obj) -> Obj | None:
             if not is_ready(current) or not has_taint(current, SHUTDOWN_TAINT):
@@ -245,7 +247,7 @@ class NodeLifecycle:
         if has_taint(node, SHUTDOWN_TAINT):
             return
         log.info(
-            "node_shutdown_taint_added",
+            "Added shutdown taint to Node",
             node=node_name(node),
             instance=found.instance.id,
             state=found.instance.state,

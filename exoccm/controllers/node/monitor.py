@@ -149,7 +149,7 @@ class NotReadyMonitor:
                 next_at = await self.check_due()
             except Exception:
                 # The monitor must outlive a bad round; the lifecycle refresh still runs.
-                log.exception("node_monitor_round_failed", next_in=_ERROR_PAUSE)
+                log.exception("NotReady monitor round failed", next_in=_ERROR_PAUSE)
                 next_at = self._clock.monotonic() + _ERROR_PAUSE
             self.rounds += 1
             self.next_at = next_at
@@ -190,7 +190,10 @@ class NotReadyMonitor:
                 wait = max(wait, exc.retry_after)
             self._retry_at[inventory.zone] = now + max(wait, 0.1)
             log.warning(
-                "node_monitor_list_failed", zone=inventory.zone, error=str(exc), retry_in=wait
+                "NotReady monitor failed to list instances",
+                zone=inventory.zone,
+                error=str(exc),
+                retry_in=wait,
             )
             return
         self._retry_at.pop(inventory.zone, None)

@@ -129,7 +129,7 @@ class NodeControllers:
         if config.instances.disabled:
             # The Go CCM's words, so existing log alerts keep matching.
             log.info(
-                "cloud provider does not support instances",
+                "Cloud provider does not support instances",
                 reason="instances.disabled is set in the cloud-config",
                 not_running=["node", "lifecycle"],
             )
@@ -245,7 +245,7 @@ class NodeControllers:
 
     async def run(self) -> None:
         """Serve while leading: returns after :meth:`stop` (graceful), or is cancelled."""
-        log.info("node controllers starting", enabled=sorted(self.enabled))
+        log.info("Starting node controllers", enabled=sorted(self.enabled))
         try:
             async with anyio.create_task_group() as background:
                 async with anyio.create_task_group() as controllers:

@@ -45,7 +45,7 @@ async def patch_node(
                 NODES.path(name=name, subresource=subresource), {**patch, "metadata": metadata}
             )
         except KubeConflictError:
-            log.debug("node_patch_conflict", node=name, subresource=subresource)
+            log.debug("Node patch conflicted", node=name, subresource=subresource)
             current = await kube.get(NODES.path(name=name))
     raise RetryAfterError(
         1.0, f"Node {name} changed under every one of {CONFLICT_ATTEMPTS} patch attempts"

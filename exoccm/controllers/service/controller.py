@@ -147,7 +147,7 @@ class ServiceReconciler:
                 return DONE
             return await self._ensure(service)
         except NotLeaderError:
-            log.info("not leading any more; leaving the Service as it is", service=key)
+            log.info("Not leading any more; leaving the Service as it is", service=key)
             return DONE
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
@@ -252,7 +252,7 @@ class ServiceReconciler:
         try:
             return await kubeside.write_annotations(self.kube, service, decision.write_back(lb_id))
         except KubeError as exc:  # the write after the plan tries again
-            log.warning("nlb_id_not_recorded", service=key_of(service), nlb=lb_id, error=str(exc))
+            log.warning("NLB ID not recorded", service=key_of(service), nlb=lb_id, error=str(exc))
             return None
 
     async def _retire(self, service: Obj, retire: Retirement, authority: Authority) -> None:

@@ -150,7 +150,7 @@ async def test_disabled_instances(world: NodeWorld) -> None:
         async with running(world, config) as run:
             assert [c.name for c in run.controllers.controllers] == ["node-csr"]
             assert run.controllers.enabled == frozenset({"csr"})
-    assert [e for e in logs if e["event"] == "cloud provider does not support instances"]
+    assert [e for e in logs if e["event"] == "Cloud provider does not support instances"]
     node = await world.node("idle")
     assert node is not None
     assert has_taint(node, UNINITIALIZED_TAINT)
