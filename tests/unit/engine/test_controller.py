@@ -9,6 +9,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from exoccm.engine.clock import FakeClock
 from exoccm.engine.controller import DONE, Controller, Result, RetryAfterError
@@ -125,9 +126,15 @@ async def test_a_bug_counts_as_a_panic_and_a_failed_call_does_not() -> None:
         controller.enqueue("b")
         await until(lambda: _sample("controller_runtime_reconcile_errors_total", name) == 2)
 
-    await _running(controller, body)
+    with capture_logs() as logs:
+        await _running(controller, body)
     assert attempts == ["a", "b"]
     assert _sample("controller_runtime_reconcile_panics_total", name) == 1
+    failures = [e for e in logs if e["event"] == "Reconcile failed; will retry with backoff"]
+    assert [(e["key"], e["log_level"], e["panic"]) for e in failures] == [
+        ("a", "warning", False),
+        ("b", "error", True),
+    ]
     assert _outcomes(name, "error") == 2
 
 
