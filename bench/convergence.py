@@ -32,9 +32,10 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
 
 import anyio
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,8 +54,6 @@ from harness import (
     run_and_print,
     wait_for_leader,
 )
-
-Obj = dict[str, Any]
 
 #: The API's minimum per Service: create, one poll of its operation, add-service, one poll.
 MIN_CALLS_PER_SERVICE = {

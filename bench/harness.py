@@ -41,6 +41,8 @@ import httpx
 import orjson
 import psutil
 
+from exoccm.kube.objects import Obj
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from exoccm.kube.resources import NAMESPACES, NODES, SERVICES
@@ -50,8 +52,6 @@ from exoccm.testing.nodes import node_manifest
 from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.services import NLB_OPERATIONS
 from exoccm.testing.simprocess import SimProcess
-
-Obj = dict[str, Any]
 
 ZONE = "de-muc-1"
 NAMESPACE = "bench"

@@ -72,11 +72,10 @@ from exoccm.engine.transform import (
 )
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import KubeConfig
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 from exoccm.kube.resources import NODES
 
 TARGET_SPEEDUP = 10.0
-Obj = dict[str, Any]
 
 # What a CCM's node controllers read (the reference's suggested projection).
 CCM_NODE_PROJECTION = compose(

@@ -26,10 +26,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.to_thread
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -57,7 +58,6 @@ from harness import (
 
 from exoccm.kube.resources import NODES
 
-Obj = dict[str, Any]
 FIRST = 1000  # churned instances are numbered from here (the base Nodes are 0, 1, 2)
 UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized"
 

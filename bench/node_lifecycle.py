@@ -39,11 +39,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
 import orjson
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -63,7 +64,6 @@ from harness import (
 
 from exoccm.kube.resources import NODES
 
-Obj = dict[str, Any]
 SHUTDOWN_TAINT = "node.cloudprovider.kubernetes.io/shutdown"
 MONITOR_PERIOD = 5.0  # exoccm's default EXOCCM_NODE_MONITOR_PERIOD
 

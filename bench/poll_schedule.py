@@ -26,10 +26,11 @@ import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import structlog
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,7 +38,6 @@ from exoccm.exoscale.estimates import DurationEstimate
 from exoccm.exoscale.models import Operation
 from exoccm.exoscale.operations import WaitPolicy, wait_for_operation
 
-Obj = dict[str, Any]
 Durations = Callable[[random.Random, int], float]
 
 CASES: dict[str, Durations] = {

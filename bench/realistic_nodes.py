@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-from typing import Any
 
 import orjson
 
-Obj = dict[str, Any]
+from exoccm.kube.objects import Obj
 
 _REPOS = [
     "docker.io/library/nginx",

@@ -39,10 +39,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import orjson
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -66,7 +67,6 @@ from realistic_nodes import node as realistic_node
 
 from exoccm.kube.resources import NAMESPACES, NODES, SERVICES
 
-Obj = dict[str, Any]
 TARGET_MIB = 150 * 10**6 / 2**20  # 150 MB
 POOL_ANNOTATION = "service.beta.kubernetes.io/exoscale-loadbalancer-service-instancepool-id"
 NAMESPACES_COUNT = 20
@@ -264,9 +264,9 @@ def informer_sync_times(log_path: Path) -> Obj:
             line = orjson.loads(raw)
         except orjson.JSONDecodeError:
             continue
-        if line.get("msg") == "exoccm_starting":
+        if line.get("msg") == "Starting exoccm":
             started = float(line["ts"])
-        elif line.get("msg") == "informer synced" and started is not None:
+        elif line.get("msg") == "Informer synced" and started is not None:
             synced[line["informer"]] = {
                 "objects": line.get("objects"),
                 "seconds_after_start_log": round(float(line["ts"]) - started, 2),

@@ -31,7 +31,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -48,8 +49,6 @@ from harness import (
 )
 
 from exoccm.kube.resources import SERVICES
-
-Obj = dict[str, Any]
 
 #: The target: EXTERNAL-IP at most this long after the cloud's own operation time.
 TARGET_OVERHEAD = 0.3

@@ -24,10 +24,11 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import psutil
+
+from exoccm.kube.objects import Obj
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -47,7 +48,6 @@ from harness import (
     wait_quiet,
 )
 
-Obj = dict[str, Any]
 DEFAULT_DRIFT_PERIOD = 60.0
 DEFAULT_NODE_REFRESH_PERIOD = 300.0
 ZONES_IN_USE = 1

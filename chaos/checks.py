@@ -21,11 +21,11 @@ from typing import Any
 import httpx
 
 from chaos.workload import DESCRIPTION, INTERVAL, RETRIES, STRATEGY, ZONE
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import SERVICES
 
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 UID_LABEL = "k8s-service-uid"
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)

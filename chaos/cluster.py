@@ -181,6 +181,6 @@ def _exit_cause(signalled: str | None, code: int, logs: list[dict[str, Any]]) ->
         return "graceful" if code == 0 else "sigterm-bad-exit"
     # exoccm exits 1 after losing the Lease, as client-go components do, and says so last.
     last = logs[-1] if logs else {}
-    if code == 1 and last.get("msg") == "exoccm_stopped" and last.get("exit_code") == 1:
+    if code == 1 and last.get("msg") == "Stopped exoccm" and last.get("exit_code") == 1:
         return "lease-lost"
     return "crash"

@@ -18,12 +18,11 @@ from chaos import checks, tenancy
 from chaos.hostile import HostileTenant
 from chaos.ingress import IngressWatch
 from chaos.workload import Workload
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import EVENTS
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.scenario import register_nodes
 from exoccm.testing.simprocess import SimProcess, SimulatorError
-
-Obj = dict[str, Any]
 
 
 def seed_zones(sim: SimProcess, plane: ControlPlane, nodes: Mapping[str, int]) -> dict[str, str]:

@@ -26,13 +26,13 @@ from __future__ import annotations
 import contextlib
 import random
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 
 from chaos.checks import Cloud, check_placed
 from chaos.outsiders import FOREIGN_SERVICE, OTHER_CLUSTER, Outsider
 from chaos.workload import PREFIX, TCP_PORTS, ZONE, Workload
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import SERVICES
 from exoccm.testing.services import service_port
 from exoccm.testing.simprocess import SimProcess
@@ -43,7 +43,6 @@ SERVICE_NAME = PREFIX + "service-name"
 
 ATTACKS = ("steal-by-id", "steal-as-external", "foreign-by-id", "foreign-as-external")
 
-Obj = dict[str, Any]
 Key = tuple[str, str]
 
 

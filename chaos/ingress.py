@@ -33,8 +33,8 @@ from typing import Any
 
 from chaos.checks import FINALIZER, UID_LABEL, Cloud
 from chaos.workload import Workload
+from exoccm.kube.objects import Obj
 
-Obj = dict[str, Any]
 Key = tuple[str, str]
 
 # How long a Service must look settled before allowances it did not use expire.

@@ -11,16 +11,14 @@ from __future__ import annotations
 import random
 import time
 import uuid
-from typing import Any
 
 from exoscale.api.v2 import Client
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.simprocess import API_KEY, API_SECRET, SimProcess
 
 OTHER_CLUSTER = "elsewhere"
 FOREIGN_SERVICE = ("web", 80, 30080)  # the other cluster's NLB service: name, port, target port
-
-Obj = dict[str, Any]
 
 
 class Outsider:

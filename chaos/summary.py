@@ -142,7 +142,7 @@ def log_findings(replicas: Replicas) -> dict[str, Any]:
                 if not isinstance(line, dict):
                     continue
                 levels[str(line.get("level"))] += 1
-                if line.get("msg") == "reconcile failed; will retry with backoff":
+                if line.get("msg") == "Reconcile failed; will retry with backoff":
                     kind = str(line.get("error", "")).split(":", 1)[0]
                     failures[kind] += 1
                     if kind in LEAKS:

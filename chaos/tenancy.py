@@ -21,9 +21,9 @@ from typing import Any
 
 from chaos.checks import FINALIZER, UID_LABEL
 from chaos.hostile import ID, HostileTenant, Pair
+from exoccm.kube.objects import Obj
 from exoccm.testing.services import NLB_WRITE_OPERATIONS
 
-Obj = dict[str, Any]
 Key = tuple[str, str]
 Refusals = Mapping[str, list[str]]  # Service UID -> messages of its SyncLoadBalancerFailed Events
 

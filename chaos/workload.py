@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import SERVICES
 from exoccm.testing.services import service_port
 
@@ -38,7 +39,6 @@ NODE_PORTS = (30000, 32767)
 MAX_PORTS = 4
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
-Obj = dict[str, Any]
 
 
 @dataclass

@@ -81,7 +81,7 @@ class Application:
 
     def request_stop(self) -> None:
         if not self.stopping.is_set():
-            log.info("shutdown_requested")
+            log.info("Shutdown requested")
         self.stopping.set()
 
     def _informer(self, kube: KubeClient, spec: registry.InformerSpec) -> Informer:
@@ -115,7 +115,7 @@ class Application:
         ):
             cluster = await cluster_id(settings, kube)
             log.info(
-                "exoccm_starting",
+                "Starting exoccm",
                 version=__version__,
                 zone=settings.zone,
                 cluster_id=cluster,
@@ -159,7 +159,7 @@ class Application:
         return serve
 
     async def _lead(self, work: list[LeaderWork]) -> None:
-        log.info("leading: starting controllers")
+        log.info("Leading, starting controllers")
         async with anyio.create_task_group() as tg:
             for serve in work:
                 tg.start_soon(serve)
@@ -209,7 +209,7 @@ class Application:
             else:
                 await self._lead(work)
             tg.cancel_scope.cancel()
-        log.info("exoccm_stopped", exit_code=exit_code)
+        log.info("Stopped exoccm", exit_code=exit_code)
         return exit_code
 
     async def _freeze_after_sync(self) -> None:

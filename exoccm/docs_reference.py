@@ -123,8 +123,9 @@ def metric_modules() -> list[object]:
     from exoccm.controllers import metrics as controller_metrics
     from exoccm.engine import metrics as engine_metrics
     from exoccm.exoscale import metrics as exoscale_metrics
+    from exoccm.kube import metrics as kube_metrics
 
-    return [engine_metrics, exoscale_metrics, controller_metrics]
+    return [kube_metrics, engine_metrics, exoscale_metrics, controller_metrics]
 
 
 def exoccm_metrics(modules: Iterable[object] | None = None) -> list[MetricInfo]:

@@ -49,9 +49,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     log = structlog.get_logger("exoccm")
     for warning in settings.warnings():
-        log.warning("configuration_warning", warning=warning)
+        log.warning("Configuration warning", warning=warning)
     try:
         return main(settings, RunOptions(kubeconfig=args.kubeconfig))
     except KubeConfigError as exc:
-        log.error("kubernetes_configuration_error", error=str(exc))
+        log.error("Kubernetes configuration error", error=str(exc))
         return 2

@@ -190,7 +190,7 @@ def render_markdown() -> str:
         _CLOUD_CONFIG_EXAMPLE,
         "## Start-up warnings",
         "",
-        "Valid but suspicious settings do not stop exoccm: it logs a `configuration_warning` "
+        "Valid but suspicious settings do not stop exoccm: it logs a `Configuration warning` "
         "for each, and `exoccm doctor` lists them under its configuration check:",
         "",
         "- a cloud-config key exoccm does not read (see above);",

@@ -184,7 +184,7 @@ class ZoneInventory:
                     fresh[lb_id] = known  # left out: not a proof of absence
                     missed[lb_id] = self._missed.get(lb_id, 0) + 1
             if missed:
-                log.info("nlb_listing_left_out_known", zone=self.zone, count=len(missed))
+                log.info("NLB listing left out known NLBs", zone=self.zone, count=len(missed))
                 LISTING_OMISSIONS.labels(zone=self.zone).inc(len(missed))
             self._missed = missed
             self._written = {k: v for k, v in self._written.items() if v > started_seq}

@@ -12,8 +12,7 @@ from typing import Any
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
 from exoccm.controllers.service.annotations import PREFIX
 from exoccm.controllers.service.records import CONDITION_TYPE as RECORD_CONDITION
-
-Obj = dict[str, Any]
+from exoccm.kube.objects import Obj
 
 _IDENTITY = ("name", "namespace", "uid", "resourceVersion", "deletionTimestamp", "finalizers")
 # Claimants of one NLB are ranked by age (controllers/service/ownership.py).

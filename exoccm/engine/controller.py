@@ -16,6 +16,10 @@ returns ``None`` / :data:`DONE`             ``forget`` (clear the failure histor
 raises any other exception                  rate-limited requeue (counts a failure)      error
 ==========================================  ===========================================  ==============
 
+An exception that only a bug raises (:data:`PANICS`: ``AttributeError``, ``KeyError``...) is
+what a Go controller would die of in a panic: it also counts in
+``controller_runtime_reconcile_panics_total`` and is logged as an error, with its traceback.
+
 A controller runs while it leads: :meth:`Controller.run` creates a fresh queue, waits for the
 watched informers to sync, enqueues every cached object (``LOW``), and serves until
 :meth:`Controller.stop` (graceful: no new work, in-flight reconciles get ``shutdown_grace``
@@ -25,10 +29,10 @@ running across runs, so the next start has a warm cache.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import structlog
@@ -38,11 +42,10 @@ from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.informer import Informer, Tombstone, final_state
 from exoccm.engine.queue import Priority, QueueShutDownError, WorkQueue
 from exoccm.engine.ratelimit import DEFAULT_PROFILE, RateLimitProfile
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 KeyMapper = Callable[[Obj], Iterable[str]]
 UpdateFilter = Callable[[Obj, Obj], bool]
 
@@ -63,6 +66,18 @@ class Result:
 
 
 DONE = Result()
+
+# Python's counterparts of a Go runtime panic (nil dereference, index out of range, failed type
+# assertion): raised by a bug, never by a failed call to an API.
+PANICS: tuple[type[Exception], ...] = (
+    AttributeError,
+    TypeError,
+    LookupError,
+    NameError,
+    AssertionError,
+    ArithmeticError,
+    RecursionError,
+)
 
 
 class RetryAfterError(Exception):
@@ -109,6 +124,8 @@ class Controller:
         self._active = metrics.ACTIVE_WORKERS.labels(name)
         self._time = metrics.RECONCILE_TIME.labels(name)
         self._errors = metrics.RECONCILE_ERRORS.labels(name)
+        self._panics = metrics.RECONCILE_PANICS.labels(name)  # exported at 0 from the start
+        metrics.MAX_CONCURRENT_RECONCILES.labels(name).set(workers)
         self._outcomes = {
             result: metrics.RECONCILE_TOTAL.labels(name, result)
             for result in ("success", "error", "requeue", "requeue_after")
@@ -191,12 +208,12 @@ class Controller:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._start_when_synced, queue, tg)
                 await self._stop_requested.wait()
-                self._log.info("controller stopping", in_flight=len(queue.processing))
+                self._log.info("Controller stopping", in_flight=len(queue.processing))
                 with anyio.move_on_after(self.shutdown_grace) as grace:
                     await queue.shut_down_with_drain()
                 if grace.cancelled_caught:
                     self._log.warning(
-                        "reconciles did not finish within the shutdown grace period; cancelling",
+                        "Reconciles did not finish within the shutdown grace period; cancelling",
                         grace_seconds=self.shutdown_grace,
                         in_flight=sorted(queue.processing),
                     )
@@ -204,12 +221,12 @@ class Controller:
         finally:
             queue.shut_down()
             self._queue = None
-            self._log.info("controller stopped")
+            self._log.info("Controller stopped")
 
     async def _start_when_synced(self, queue: WorkQueue[str], tg: anyio.abc.TaskGroup) -> None:
         for informer, _ in self._informers:
             if not informer.has_synced:
-                self._log.info("waiting for informer to sync", informer=informer.name)
+                self._log.info("Waiting for informer to sync", informer=informer.name)
                 await informer.wait_synced()
         initial = 0
         for informer, keys in self._informers:
@@ -217,7 +234,7 @@ class Controller:
                 for key in keys(obj):
                     queue.add(key, Priority.LOW)
                     initial += 1
-        self._log.info("controller started", workers=self.workers, initial_keys=initial)
+        self._log.info("Controller started", workers=self.workers, initial_keys=initial)
         for index in range(self.workers):
             tg.start_soon(self._worker, queue, name=f"{self.name}-worker-{index}")
 
@@ -242,16 +259,21 @@ class Controller:
         except RetryAfterError as exc:
             outcome = "requeue_after"
             queue.retry_after(key, exc.seconds)
-            self._log.info("reconcile asked to retry later", key=key, retry_in=exc.seconds)
+            self._log.info("Reconcile asked to retry later", key=key, retry_in=exc.seconds)
         except Exception as exc:
             outcome = "error"
             self._errors.inc()
             queue.add_rate_limited(key)
-            self._log.warning(
-                "reconcile failed; will retry with backoff",
+            panicked = isinstance(exc, PANICS)
+            if panicked:
+                self._panics.inc()
+            self._log.log(
+                logging.ERROR if panicked else logging.WARNING,
+                "Reconcile failed; will retry with backoff",
                 key=key,
                 error=f"{type(exc).__name__}: {exc}",
                 failures=queue.num_requeues(key),
+                panic=panicked,
                 exc_info=True,
             )
         else:

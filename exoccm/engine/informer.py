@@ -43,12 +43,11 @@ from exoccm.engine.reflector import Reflector, ReflectorOptions
 from exoccm.engine.store import IndexFunc, Store
 from exoccm.engine.transform import DEFAULT_TRANSFORM, Transform
 from exoccm.kube.client import KubeClient
-from exoccm.kube.objects import key_of, resource_version
+from exoccm.kube.objects import Obj, key_of, resource_version
 from exoccm.kube.resources import Resource
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 _Objs = list[Obj]  # aliases: the method named ``list`` shadows the builtin in class scope
 _Keys = list[str]
 _YIELD_EVERY = 200  # let other tasks run while a large list is applied
@@ -253,7 +252,7 @@ class Informer:
                 await self._dispatch_delete(Tombstone(key, old))
         self._objects_gauge.set(len(self._store))
         if initial:
-            self._log.info("informer synced", objects=len(self._store), rv=resource_version)
+            self._log.info("Informer synced", objects=len(self._store), rv=resource_version)
             self._synced.set()
 
     async def apply(self, event_type: str, obj: Obj) -> None:
@@ -292,7 +291,7 @@ class Informer:
             if inspect.isawaitable(result):
                 await result
         except Exception:
-            self._log.exception("informer handler failed", handler=getattr(func, "__name__", func))
+            self._log.exception("Informer handler failed", handler=getattr(func, "__name__", func))
 
 
 def _rv(obj: Obj) -> str:

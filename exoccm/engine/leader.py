@@ -42,7 +42,6 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import anyio
 import structlog
@@ -50,12 +49,12 @@ import structlog
 from exoccm.engine import metrics
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, KubeError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import LEASES
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 JITTER_FACTOR = 1.2  # client-go's JitterFactor: retries wait retry_period · [1, 2.2)
 
 
@@ -218,33 +217,33 @@ class LeaderElector:
         lease = f"{self.config.namespace}/{self.config.name}"
         if self._displaced_by:
             self._log.error(
-                "leadership lost: the Lease names another holder", holder=self._displaced_by
+                "Leadership lost: the Lease names another holder", holder=self._displaced_by
             )
             return LeadershipLostError(
                 f"lost Lease {lease} to {self._displaced_by!r}: a renewal found it holding the "
                 "Lease; leader work was stopped at once",
                 holder=self._displaced_by,
             )
-        self._log.error("leadership lost: the Lease could not be renewed in time")
+        self._log.error("Leadership lost: the Lease could not be renewed in time")
         return LeadershipLostError(
             f"lost Lease {lease}: no successful renewal within {self.config.renew_deadline}s; "
             "leader work was stopped"
         )
 
     async def _acquire(self) -> bool:
-        self._log.info("campaigning for leadership")
+        self._log.info("Campaigning for leadership")
         last_holder: str | None = None
         while not self._stop.is_set():
             if await self._attempt(self.config.request_timeout):
                 self._set_leading(True)
-                self._log.info("became leader")
+                self._log.info("Became leader")
                 return True
             if self.observed_holder != last_holder:
                 last_holder = self.observed_holder
-                self._log.info("lease held by another candidate", holder=last_holder or None)
+                self._log.info("Lease held by another candidate", holder=last_holder or None)
             delay = self.config.retry_period * (1.0 + self._rng.random() * JITTER_FACTOR)
             await self._clock.wait(self._stop, self._clock.monotonic() + delay)
-        self._log.info("stopped campaigning before acquiring")
+        self._log.info("Stopped campaigning before acquiring")
         return False
 
     async def _renew_until_lost(self) -> None:
@@ -276,9 +275,9 @@ class LeaderElector:
             with anyio.fail_after(timeout):
                 return await self._try_acquire_or_renew(timeout)
         except TimeoutError:
-            self._log.warning("lease request timed out", timeout=round(timeout, 2))
+            self._log.warning("Lease request timed out", timeout=round(timeout, 2))
         except KubeError as exc:
-            self._log.warning("lease request failed", error=str(exc))
+            self._log.warning("Lease request failed", error=str(exc))
         return False
 
     async def _try_acquire_or_renew(self, timeout: float) -> bool:
@@ -289,13 +288,13 @@ class LeaderElector:
                 await self._write("PUT", self._renewed(self._lease, keep_acquired=True), timeout)
             except KubeError as exc:
                 self._slowpath.inc()
-                self._log.info("fast-path renewal failed; re-reading the Lease", error=str(exc))
+                self._log.info("Fast-path renewal failed; re-reading the Lease", error=str(exc))
             else:
                 self._renewed_at = sent
                 return True
         try:
             current = await self.client.request("GET", self._path, timeout=timeout)
-        except NotFoundError:
+        except KubeNotFoundError:
             await self._write("POST", self._new_lease(), timeout)
             self._renewed_at = sent
             return True
@@ -311,7 +310,7 @@ class LeaderElector:
             await self._write(
                 "PUT", self._renewed(current, keep_acquired=holder == self.config.identity), timeout
             )
-        except ConflictError:
+        except KubeConflictError:
             return False  # someone else wrote first
         self._renewed_at = sent
         return True
@@ -338,7 +337,7 @@ class LeaderElector:
             self._displaced_by = holder
             self._set_leading(False)
             self._log.warning(
-                "the Lease names another holder: leader work stops now", holder=holder
+                "The Lease names another holder: leader work stops now", holder=holder
             )
 
     def _new_lease(self) -> Obj:
@@ -382,7 +381,7 @@ class LeaderElector:
                 await self._put_released()
         except (KubeError, TimeoutError) as exc:
             self._log.warning(
-                "could not release the Lease; standbys take over when it expires", error=str(exc)
+                "Could not release the Lease; standbys take over when it expires", error=str(exc)
             )
             return
         self._lease = None
@@ -403,7 +402,7 @@ class LeaderElector:
                     body={**lease, "spec": spec},
                     timeout=self.config.request_timeout,
                 )
-            except ConflictError:
+            except KubeConflictError:
                 # A renewal cancelled in flight may have landed after we cached the Lease.
                 current: Obj = await self.client.request(
                     "GET", self._path, timeout=self.config.request_timeout
@@ -411,9 +410,9 @@ class LeaderElector:
                 self._observe(current.get("spec") or {}, self._clock.monotonic())
                 lease = current
                 continue
-            self._log.info("released the Lease")
+            self._log.info("Released the Lease")
             return
-        raise ConflictError(409, "Conflict", "the Lease kept changing", "PUT", self._path)
+        raise KubeConflictError(409, "Conflict", "the Lease kept changing", "PUT", self._path)
 
 
 def _micro_time() -> str:

@@ -34,20 +34,19 @@ from exoccm.engine.backoff import Backoff
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.kube.client import KubeClient
 from exoccm.kube.errors import (
-    ForbiddenError,
-    GoneError,
     KubeApiError,
     KubeConnectionError,
-    ServerError,
-    TooManyRequestsError,
-    UnauthorizedError,
+    KubeForbiddenError,
+    KubeGoneError,
+    KubeServerError,
+    KubeTooManyRequestsError,
+    KubeUnauthorizedError,
     from_status,
 )
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import Resource
 
 log = structlog.get_logger(__name__)
-
-Obj = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -156,24 +155,24 @@ class Reflector:
                     await self.relist()
                 await self.watch()
             except WatchExpiredError as exc:
-                self._log.info("watch resourceVersion expired; relisting", error=str(exc))
+                self._log.info("Watch resourceVersion expired; relisting", error=str(exc))
                 self._restart("expired")
                 self._need_list = True  # at the last resourceVersion, no backoff
-            except (KubeConnectionError, TooManyRequestsError, _ShortWatchError) as exc:
+            except (KubeConnectionError, KubeTooManyRequestsError, _ShortWatchError) as exc:
                 # The apiserver is unreachable or busy: keep the cache and re-watch later.
                 delay = backoff.next_delay()
-                if isinstance(exc, TooManyRequestsError) and exc.retry_after:
+                if isinstance(exc, KubeTooManyRequestsError) and exc.retry_after:
                     delay = max(delay, exc.retry_after)
                 self._restart(type(exc).__name__)
                 self._log.warning(
-                    "list/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
+                    "List/watch failed; retrying", error=str(exc), retry_in=round(delay, 2)
                 )
                 await self._clock.sleep(delay)
-            except (UnauthorizedError, ForbiddenError) as exc:
+            except (KubeUnauthorizedError, KubeForbiddenError) as exc:
                 delay = backoff.next_delay()
                 self._restart("forbidden")
                 self._log.error(
-                    "not allowed to list/watch; grant list and watch on this resource to "
+                    "Not allowed to list/watch; grant list and watch on this resource to "
                     "exoccm's identity (RBAC)",
                     error=str(exc),
                     retry_in=round(delay, 2),
@@ -185,7 +184,7 @@ class Reflector:
                 self._restart("error")
                 self._need_list = True
                 self._log.warning(
-                    "list/watch failed; relisting",
+                    "List/watch failed; relisting",
                     error=f"{type(exc).__name__}: {exc}",
                     retry_in=round(delay, 2),
                     exc_info=not isinstance(exc, KubeApiError),
@@ -200,11 +199,11 @@ class Reflector:
         kind = "relist" if relist_rv else "consistent"
         try:
             objects, rv = await self._list_all(relist_rv)
-        except (GoneError, ServerError) as exc:
+        except (KubeGoneError, KubeServerError) as exc:
             if not relist_rv or not _is_expired_or_too_large(exc):
                 raise
             self._log.info(
-                "relist at resourceVersion failed; falling back to a consistent list",
+                "Relist at resourceVersion failed; falling back to a consistent list",
                 resource_version=relist_rv,
                 error=str(exc),
             )
@@ -243,9 +242,9 @@ class Reflector:
                 page = await self.client.list(
                     self.path, params=next_params, timeout=self.options.list_timeout
                 )
-            except GoneError as exc:
+            except KubeGoneError as exc:
                 # The snapshot behind the token was compacted: take everything in one go.
-                self._log.info("list continue token expired; listing without pages", error=str(exc))
+                self._log.info("List continue token expired; listing without pages", error=str(exc))
                 full = {k: v for k, v in params.items() if k != "limit"}
                 page = await self.client.list(
                     self.path, params=full, timeout=self.options.list_timeout
@@ -287,12 +286,12 @@ class Reflector:
                         if now - refreshed >= 1.0:
                             refreshed = now
                             silence.deadline = min(hard_deadline, now + opts.inactivity_timeout)
-        except GoneError as exc:
+        except KubeGoneError as exc:
             raise WatchExpiredError(str(exc)) from exc
         if silence.cancelled_caught:
             self._restart("inactive")
             self._log.warning(
-                "watch silent for too long; reconnecting",
+                "Watch silent for too long; reconnecting",
                 inactivity_timeout=opts.inactivity_timeout,
             )
             return
@@ -312,7 +311,7 @@ class Reflector:
             return
         if event_type == "ERROR":
             error = from_status(int(obj.get("code") or 500), obj, method="WATCH", path=self.path)
-            if isinstance(error, GoneError):
+            if isinstance(error, KubeGoneError):
                 raise WatchExpiredError(str(error))
             raise error
         if event_type not in self._events:
@@ -335,7 +334,7 @@ def _rv(obj: Mapping[str, Any]) -> str:
 
 
 def _is_expired_or_too_large(exc: KubeApiError) -> bool:
-    if isinstance(exc, GoneError):
+    if isinstance(exc, KubeGoneError):
         return True
     # An apiserver whose cache lags behind the requested RV answers 504 "Too large resource
     # version"; client-go then falls back to a consistent list as for 410.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
-Obj = dict[str, Any]
+from exoccm.kube.objects import Obj
+
 IndexFunc = Callable[[Obj], Iterable[str]]
 _Keys = list[str]
 _Items = list[tuple[str, Obj]]

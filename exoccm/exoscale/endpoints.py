@@ -43,7 +43,7 @@ def check_zone(zone: str) -> str:
     if problem:
         raise ValueError(problem)
     if zone not in KNOWN_ZONES:
-        log.warning("exoscale_unknown_zone", zone=zone, known_zones=sorted(KNOWN_ZONES))
+        log.warning("Unknown Exoscale zone", zone=zone, known_zones=sorted(KNOWN_ZONES))
     return zone
 
 

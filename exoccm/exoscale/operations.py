@@ -214,7 +214,7 @@ async def _poll_until_done(
                 raise
             extra_pause = getattr(exc, "retry_after", None) or 0.0
             log.warning(
-                "exoscale_operation_poll_failed",
+                "Exoscale operation poll failed",
                 operation=name,
                 zone=zone,
                 operation_id=operation.id,
@@ -241,7 +241,7 @@ async def _poll_until_done(
             if estimate.first_poll is not None:
                 OPERATION_FIRST_POLL.labels(name, zone).set(estimate.first_poll)
     log.debug(
-        "exoscale_operation_done",
+        "Exoscale operation done",
         operation=name,
         zone=zone,
         operation_id=operation.id,

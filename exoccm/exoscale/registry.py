@@ -171,7 +171,7 @@ class ExoscaleClients:
         )
         self._http.append(http)
         session = ZoneSession(zone, base_url, http, self._auth, self.options, guard=self._guard)
-        log.debug("exoscale_client_created", zone=zone, endpoint=base_url)
+        log.debug("Created Exoscale client", zone=zone, endpoint=base_url)
         return ZoneClient(session, self.options)
 
     async def aclose(self) -> None:

@@ -65,7 +65,7 @@ class CredentialsFileWatcher:
             CREDENTIALS_RELOADS.labels("invalid").inc()
             if result.message != self.last_problem:
                 log.warning(
-                    "exoscale_credentials_reload_failed",
+                    "Failed to reload Exoscale credentials",
                     path=str(self.path),
                     error=result.message,
                     action="still using the previous credentials",
@@ -78,7 +78,7 @@ class CredentialsFileWatcher:
             return False
         CREDENTIALS_RELOADS.labels("changed").inc()
         log.info(
-            "exoscale_credentials_reloaded",
+            "Reloaded Exoscale credentials",
             path=str(self.path),
             name=result.name,
             key=result.masked_key,
@@ -88,7 +88,7 @@ class CredentialsFileWatcher:
     async def run(self) -> None:
         """Watch until cancelled. Run it in the application's task group."""
         directory = self.path.parent
-        log.info("exoscale_credentials_watch_started", directory=str(directory))
+        log.info("Watching the Exoscale credentials file", directory=str(directory))
         # The watch blocks in a thread for up to the recheck interval; a cancelled task would
         # wait for it (a minute, longer than a Pod's grace period) unless told to stop.
         stop = anyio.Event()

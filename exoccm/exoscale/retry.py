@@ -100,7 +100,7 @@ async def call_with_retries(
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         log.warning(
-            "exoscale_request_retry",
+            "Retrying Exoscale request",
             operation=getattr(exc, "operation", None),
             zone=getattr(exc, "zone", None),
             attempt=state.attempt_number,

@@ -164,7 +164,7 @@ class ZoneSession:
             API_REQUESTS.labels(operation, self.zone, code).inc()
             API_REQUEST_DURATION.labels(operation, self.zone).observe(elapsed)
         log.debug(
-            "exoscale_request",
+            "Exoscale request",
             operation=operation,
             zone=self.zone,
             method=method,

@@ -18,6 +18,7 @@ import httpx
 import orjson
 
 from exoccm import __version__
+from exoccm.kube import metrics
 from exoccm.kube.config import KubeConfig, KubeConfigError, run_exec_plugin
 from exoccm.kube.errors import KubeConnectionError, from_status
 
@@ -115,6 +116,7 @@ class KubeClient:
         self.config = config
         self.timeout = timeout
         self._auth = _TokenAuth(config)
+        self._host = httpx.URL(config.server).netloc.decode()
         self._http = httpx.AsyncClient(
             base_url=config.server,
             verify=config.ssl_context(),
@@ -157,6 +159,7 @@ class KubeClient:
             content = body if isinstance(body, bytes) else orjson.dumps(body)
             headers["Content-Type"] = content_type
         query = _encode_params(params)
+        started = time.perf_counter()
         try:
             response = await self._http.request(
                 method,
@@ -167,7 +170,13 @@ class KubeClient:
                 timeout=httpx.Timeout(timeout or self.timeout),
             )
         except httpx.TransportError as exc:
+            self._count(method, None)
             raise KubeConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        finally:
+            metrics.REQUEST_DURATION.labels(method, self._host).observe(
+                time.perf_counter() - started
+            )
+        self._count(method, response.status_code)
         if response.status_code == 401:
             self._auth.invalidate()
         if response.status_code >= 400:
@@ -238,19 +247,30 @@ class KubeClient:
         """Open a streaming GET (a watch) and yield an iterator over its newline-delimited lines.
 
         ``read_timeout`` bounds the silence between two chunks, so a dead connection is noticed.
+        Like client-go, a watch counts in ``rest_client_requests_total`` but not in the latency
+        histogram (it lasts as long as the server keeps it open).
         """
         timeout = httpx.Timeout(self.timeout, read=read_timeout)
         method = "GET"
+        opened = False  # a connection broken mid-stream is the same request, counted once
         try:
             async with self._http.stream(
                 method, path, params=_encode_params(params), timeout=timeout
             ) as response:
+                opened = True
+                self._count(method, response.status_code)
                 if response.status_code >= 400:
                     await response.aread()
                     raise _error(response, method, path)
                 yield _lines(response)
         except httpx.TransportError as exc:
+            if not opened:
+                self._count(method, None)
             raise KubeConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+
+    def _count(self, method: str, status: int | None) -> None:
+        code = "<error>" if status is None else str(status)
+        metrics.REQUESTS.labels(code, method, self._host).inc()
 
 
 async def _lines(response: httpx.Response) -> AsyncIterator[bytes]:

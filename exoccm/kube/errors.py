@@ -25,11 +25,11 @@ class KubeApiError(KubeError):
         super().__init__(f"{method} {path}: {status} {reason}: {message}".strip())
 
 
-class NotFoundError(KubeApiError):
+class KubeNotFoundError(KubeApiError):
     pass
 
 
-class ConflictError(KubeApiError):
+class KubeConflictError(KubeApiError):
     """409: a stale resourceVersion on update, or AlreadyExists on create."""
 
     @property
@@ -37,41 +37,41 @@ class ConflictError(KubeApiError):
         return self.reason == "AlreadyExists"
 
 
-class GoneError(KubeApiError):
+class KubeGoneError(KubeApiError):
     """410: the requested resourceVersion is too old (compacted)."""
 
 
-class ForbiddenError(KubeApiError):
+class KubeForbiddenError(KubeApiError):
     pass
 
 
-class UnauthorizedError(KubeApiError):
+class KubeUnauthorizedError(KubeApiError):
     pass
 
 
-class InvalidError(KubeApiError):
+class KubeInvalidError(KubeApiError):
     """422 or 400: the object was rejected by validation."""
 
 
-class TooManyRequestsError(KubeApiError):
+class KubeTooManyRequestsError(KubeApiError):
     def __init__(self, *args: Any, retry_after: float | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.retry_after = retry_after
 
 
-class ServerError(KubeApiError):
+class KubeServerError(KubeApiError):
     """5xx: the apiserver or etcd had trouble (retryable)."""
 
 
 _BY_STATUS: dict[int, type[KubeApiError]] = {
-    400: InvalidError,
-    401: UnauthorizedError,
-    403: ForbiddenError,
-    404: NotFoundError,
-    409: ConflictError,
-    410: GoneError,
-    422: InvalidError,
-    429: TooManyRequestsError,
+    400: KubeInvalidError,
+    401: KubeUnauthorizedError,
+    403: KubeForbiddenError,
+    404: KubeNotFoundError,
+    409: KubeConflictError,
+    410: KubeGoneError,
+    422: KubeInvalidError,
+    429: KubeTooManyRequestsError,
 }
 
 
@@ -96,7 +96,9 @@ def from_status(
     elif isinstance(body, (bytes, str)):
         text = body.decode(errors="replace") if isinstance(body, bytes) else body
         message = text[:500]
-    cls = _BY_STATUS.get(status, ServerError if status >= 500 else KubeApiError)
-    if cls is TooManyRequestsError:
-        return TooManyRequestsError(status, reason, message, method, path, retry_after=retry_after)
+    cls = _BY_STATUS.get(status, KubeServerError if status >= 500 else KubeApiError)
+    if cls is KubeTooManyRequestsError:
+        return KubeTooManyRequestsError(
+            status, reason, message, method, path, retry_after=retry_after
+        )
     return cls(status, reason, message, method, path)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import structlog
 
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import KubeError, NotFoundError
+from exoccm.kube.errors import KubeError, KubeNotFoundError
 from exoccm.kube.resources import EVENTS
 
 log = structlog.get_logger(__name__)
@@ -117,7 +117,7 @@ class EventRecorder:
         try:
             await self._record(key, ref, namespace, type_, reason, message)
         except KubeError as exc:
-            log.warning("event_not_recorded", object=ref.get("name"), reason=reason, error=str(exc))
+            log.warning("Event not recorded", object=ref.get("name"), reason=reason, error=str(exc))
 
     async def _record(
         self,
@@ -141,10 +141,10 @@ class EventRecorder:
                     {"count": seen.count, "lastTimestamp": stamp},
                 )
                 return
-            except NotFoundError:
+            except KubeNotFoundError:
                 self._seen.pop(key, None)  # expired server-side (event TTL): create anew
         if not self._allow(key[0]):
-            log.debug("event_rate_limited", object=ref.get("name"), reason=reason)
+            log.debug("Event rate-limited", object=ref.get("name"), reason=reason)
             return
         name = f"{ref['name']}.{secrets.token_hex(8)}"
         await self._kube.create(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+# A Kubernetes object as the API sends it: decoded JSON, no model classes. The one alias for it.
 Obj = dict[str, Any]
 
 

@@ -92,7 +92,7 @@ class HttpServer:
         self._server = await asyncio.start_server(
             self._serve_connection, self._host, self._port, limit=_MAX_HEAD
         )
-        log.info("http_server_listening", address=self._host, port=self.port)
+        log.info("HTTP server listening", address=self._host, port=self.port)
 
     async def stop(self) -> None:
         if self._server is not None:

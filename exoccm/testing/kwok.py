@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from exoccm.kube.objects import Obj
 from exoccm.testing import nodes
 
 MANAGED_LABEL = ("kwok.x-k8s.io/node", "fake")
@@ -33,7 +34,6 @@ NODE_LEASE_SECONDS = 40
 # write soon follows anyone else's, and tests see that it leaves their fields alone.
 NODE_STATUS_REFRESH_MS = 10_000
 
-Obj = dict[str, Any]
 
 _READY_IS_NOT_TRUE = {
     "key": '.status.conditions.[] | select( .type == "Ready" ) | .status',

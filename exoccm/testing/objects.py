@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.controlplane import ControlPlane, ControlPlaneError
 from exoccm.testing.nodes import UNINITIALIZED_TAINT
 from exoccm.testing.traffic import PODS
-
-Obj = dict[str, Any]
 
 
 def get(plane: ControlPlane, path: str, **params: str) -> Obj | None:

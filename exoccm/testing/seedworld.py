@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import NODES, SERVICES
 from exoccm.sim.dataplane_addresses import LoopbackNetworks
 from exoccm.testing import objects
@@ -37,7 +37,6 @@ from exoccm.testing.scenario import (
 from exoccm.testing.simprocess import SimProcess, running_simulator
 from exoccm.testing.traffic import TrafficControl, cluster_traffic
 
-Obj = dict[str, Any]
 ID_ANNOTATION = "service.beta.kubernetes.io/exoscale-loadbalancer-id"
 WEBSITE_SELECTOR = "app=website"
 REPLICAS = 3

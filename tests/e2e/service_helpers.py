@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from exoscale.api.v2 import Client
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import EVENTS, SERVICES
 from exoccm.testing.controlplane import ControlPlane, ControlPlaneError
 from exoccm.testing.nodes import create_node, node_manifest
@@ -24,8 +25,6 @@ from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.services import NLB_WRITE_OPERATIONS, service_port
 from exoccm.testing.simprocess import API_KEY, API_SECRET, SimProcess
 from tests.e2e.conftest import ZONE, wait_for
-
-Obj = dict[str, Any]
 
 PREFIX = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"

@@ -98,7 +98,7 @@ def test_a_stop_that_outlives_the_apiserver_still_exits_0(
         assert process.proc is not None
         process.proc.send_signal(signal.SIGTERM)
         wait_for(
-            lambda: any(line.get("msg") == "shutdown_requested" for line in process.logs()),
+            lambda: any(line.get("msg") == "Shutdown requested" for line in process.logs()),
             timeout=10,
             what="the shutdown to begin",
         )
@@ -108,8 +108,8 @@ def test_a_stop_that_outlives_the_apiserver_still_exits_0(
         assert code == 0
         logs = process.logs()
         messages = [line.get("msg") for line in logs]
-        assert "leadership lost: the Lease could not be renewed in time" in messages
-        assert logs[-1]["msg"] == "exoccm_stopped"
+        assert "Leadership lost: the Lease could not be renewed in time" in messages
+        assert logs[-1]["msg"] == "Stopped exoccm"
         assert logs[-1]["exit_code"] == 0
     finally:
         if process is not None:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.simprocess import SimProcess
@@ -20,7 +21,6 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.service_helpers import (
     DEFAULT_HEALTHCHECK,
     OTHER_ZONE,
-    Obj,
     World,
     ingress_ip,
     key,

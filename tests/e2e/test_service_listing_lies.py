@@ -9,10 +9,10 @@ delete an NLB, or change any Service's IP: it asks the API by ID instead.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.process import ExoccmProcess
 from exoccm.testing.simprocess import SimProcess
@@ -20,7 +20,6 @@ from tests.e2e.conftest import wait_for
 from tests.e2e.service_helpers import World, ingress_ip, nlb_services, port
 
 Factory = Callable[..., ExoccmProcess]
-Obj = dict[str, Any]
 SERVICES = 6
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import EVENTS, NAMESPACES, SERVICES
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.process import ExoccmProcess
@@ -34,7 +34,6 @@ from tests.e2e.service_helpers import (
 )
 
 Factory = Callable[..., ExoccmProcess]
-Obj = dict[str, Any]
 
 
 @pytest.fixture

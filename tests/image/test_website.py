@@ -141,5 +141,5 @@ def test_the_website_example_runs_from_the_image(
 
     assert _get(control_plane, lease)["spec"].get("holderIdentity") is None
     log = process.log.read_text()
-    assert "released the Lease" in log
+    assert "Released the Lease" in log
     assert credentials["EXOSCALE_API_SECRET"] not in log

@@ -15,7 +15,7 @@ import pytest
 
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
-from exoccm.kube.errors import ForbiddenError
+from exoccm.kube.errors import KubeForbiddenError
 from exoccm.kube.resources import CLUSTER_ROLE_BINDINGS, CLUSTER_ROLES, CONFIG_MAPS, NODES, SERVICES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
@@ -92,7 +92,7 @@ async def test_service_account_needs_rbac_to_list_nodes(
     token = control_plane.service_account_token(namespace, "reader")
     kubeconfig = control_plane.write_kubeconfig(tmp_path / "sa.kubeconfig", token)
     async with KubeClient(from_kubeconfig(kubeconfig)) as client:
-        with pytest.raises(ForbiddenError) as denied:
+        with pytest.raises(KubeForbiddenError) as denied:
             await client.list(NODES.path())
         assert denied.value.status == 403
         assert f"system:serviceaccount:{namespace}:reader" in denied.value.message
@@ -123,10 +123,10 @@ async def test_service_account_needs_rbac_to_list_nodes(
                 try:
                     nodes = await client.list(NODES.path())
                     break
-                except ForbiddenError:
+                except KubeForbiddenError:
                     await anyio.sleep(0.1)
         assert isinstance(nodes.items, list)
-        with pytest.raises(ForbiddenError):
+        with pytest.raises(KubeForbiddenError):
             await client.list(SERVICES.path())
 
 
@@ -144,7 +144,7 @@ async def test_client_certificate_identities_authenticate_as_their_user_and_grou
         user = review["status"]["userInfo"]
         assert user["username"] == "alice"
         assert {"team-a", "team-b", "system:authenticated"} <= set(user["groups"])
-        with pytest.raises(ForbiddenError):
+        with pytest.raises(KubeForbiddenError):
             await client.list(NODES.path())
 
 

@@ -64,7 +64,7 @@ def test_sigtermed_processes_save_their_coverage_data(
         sim.stop()
 
     # exoccm handles SIGTERM itself and exits normally: its shutdown was measured too.
-    stopped = line_of(APP, 'log.info("exoccm_stopped"')
+    stopped = line_of(APP, 'log.info("Stopped exoccm"')
     assert stopped in (data_of(directory, exoccm_pid).lines(str(APP)) or [])
     # The simulator's server re-raises SIGTERM once it has stopped serving; coverage.py's own
     # handler (`sigterm = true`) saves the data before the process dies of it.

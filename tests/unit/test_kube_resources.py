@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from exoccm.kube.errors import (
-    ConflictError,
-    GoneError,
-    ServerError,
-    TooManyRequestsError,
+    KubeConflictError,
+    KubeGoneError,
+    KubeServerError,
+    KubeTooManyRequestsError,
     from_status,
 )
 from exoccm.kube.objects import key_of, split_key
@@ -29,13 +29,13 @@ def test_keys() -> None:
 
 
 def test_status_mapping() -> None:
-    assert isinstance(from_status(410, {"reason": "Expired"}), GoneError)
+    assert isinstance(from_status(410, {"reason": "Expired"}), KubeGoneError)
     conflict = from_status(409, {"reason": "AlreadyExists", "message": "exists"})
-    assert isinstance(conflict, ConflictError)
+    assert isinstance(conflict, KubeConflictError)
     assert conflict.already_exists
     throttled = from_status(429, {}, retry_after=3.0)
-    assert isinstance(throttled, TooManyRequestsError)
+    assert isinstance(throttled, KubeTooManyRequestsError)
     assert throttled.retry_after == 3.0
-    assert isinstance(from_status(503, b"oops"), ServerError)
+    assert isinstance(from_status(503, b"oops"), KubeServerError)
     # A watch ERROR event's Status code wins over the HTTP 200 it arrived in.
-    assert isinstance(from_status(200, {"code": 410, "reason": "Expired"}), GoneError)
+    assert isinstance(from_status(200, {"code": 410, "reason": "Expired"}), KubeGoneError)

@@ -33,12 +33,12 @@ from exoccm.engine.ratelimit import RateLimitProfile
 from exoccm.engine.transform import IDENTITY_FIELDS
 from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import CSRS
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 _SPEC_FIELDS = ("request", "signerName", "username", "groups", "usages")
 CONFLICT_ATTEMPTS = 5
 #: A CSR waiting for its instance: 5 s, 10 s, ... up to 5 min between looks.
@@ -99,7 +99,7 @@ class CsrApprover:
             return Result(requeue=True)
         if await self._approve(key):
             log.info(
-                "csr_approved",
+                "Approved CSR",
                 csr=key,
                 node=request.node_name,
                 instance=found.instance.id,
@@ -109,7 +109,7 @@ class CsrApprover:
 
     def _pending(self, key: str, problems: list[str], *, retry: bool) -> None:
         log.info(
-            "csr_left_pending",
+            "Left CSR pending",
             csr=key,
             reasons=problems,
             retried=retry,
@@ -146,7 +146,7 @@ class CsrApprover:
         for _ in range(CONFLICT_ATTEMPTS):
             try:
                 current = await self.kube.get(path)
-            except NotFoundError:
+            except KubeNotFoundError:
                 return False
             if is_decided(current):
                 return False
@@ -155,9 +155,9 @@ class CsrApprover:
             status["conditions"] = [*(status.get("conditions") or []), approved_condition(now)]
             try:
                 await self.kube.replace(CSRS.path(name=name, subresource="approval"), current)
-            except ConflictError:
+            except KubeConflictError:
                 continue
-            except NotFoundError:
+            except KubeNotFoundError:
                 return False
             return True
         raise RetryAfterError(1.0, f"CSR {name} changed under every approval attempt")

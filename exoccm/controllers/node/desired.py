@@ -34,8 +34,6 @@ from exoccm.controllers.node.state import (
 )
 from exoccm.exoscale.models import Instance
 
-Obj = dict[str, Any]
-
 
 @dataclass(frozen=True)
 class Desired:

@@ -12,8 +12,6 @@ once per instance type, get-instance-type), as upstream reconciles the labels of
 
 from __future__ import annotations
 
-from typing import Any
-
 import structlog
 
 from exoccm.config.cloudconfig import InstancesConfig
@@ -46,12 +44,11 @@ from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import NotFoundError
+from exoccm.kube.errors import KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
+from exoccm.kube.objects import Obj
 
 log = structlog.get_logger(__name__)
-
-Obj = dict[str, Any]
 
 
 class NodeInitializer:
@@ -84,7 +81,7 @@ class NodeInitializer:
                 return await self._initialize(node)
             await self._sync_labels(node)
             return DONE
-        except NotFoundError:
+        except KubeNotFoundError:
             return DONE  # the Node was deleted while we worked
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
@@ -122,7 +119,7 @@ class NodeInitializer:
             desired = await self._desired_from_instance(node, found)
         await self._apply(node, desired)
         log.info(
-            "successfully initialized node with cloud provider",
+            "Successfully initialized node with cloud provider",
             node=name,
             provider_id=desired.provider_id,
             external=override is not None and override.external,
@@ -159,7 +156,7 @@ class NodeInitializer:
             f"{', '.join(miss.zones)}. The Node stays uninitialized and is retried; if it is "
             "not an Exoscale instance, give it an instances override with external: true"
         )
-        log.warning("node_instance_not_found", node=node_name(node), zones=list(miss.zones))
+        log.warning("Instance of the Node not found", node=node_name(node), zones=list(miss.zones))
         await self._event(node, "Warning", "InstanceNotFound", message)
         return Result(requeue=True)  # backoff, counted as a failure
 
@@ -197,7 +194,7 @@ class NodeInitializer:
                 patch["spec"] = {"providerID": desired.provider_id}
             elif current_id != desired.provider_id:
                 log.warning(  # providerID is immutable once set
-                    "node_provider_id_kept",
+                    "Kept the Node's providerID",
                     node=name,
                     provider_id=current_id,
                     expected=desired.provider_id,
@@ -226,7 +223,7 @@ class NodeInitializer:
             labels = (await self._desired_from_instance(node, found)).labels
         if label_changes(node, labels):
             log.info(
-                "node_labels_updated", node=node_name(node), labels=label_changes(node, labels)
+                "Updated Node labels", node=node_name(node), labels=label_changes(node, labels)
             )
             await patch_node(
                 self.kube,

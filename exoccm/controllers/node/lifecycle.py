@@ -27,7 +27,6 @@ NotReady one with an ``exoscale://<uuid>`` providerID is deleted without asking 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import anyio
 import structlog
@@ -59,13 +58,12 @@ from exoccm.engine.controller import DONE, Result, RetryAfterError
 from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, RateLimitedError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 Enqueue = Callable[[Iterable[str]], None]
 SHUTDOWN_STATES = frozenset({"stopping", "stopped"})
 
@@ -128,7 +126,9 @@ class NodeLifecycle:
             try:
                 await inventory.instances.get(max_age=0.0)
             except ExoscaleError as exc:
-                log.warning("node_refresh_list_failed", zone=inventory.zone, error=str(exc))
+                log.warning(
+                    "Node refresh failed to list instances", zone=inventory.zone, error=str(exc)
+                )
         self.passes += 1
         enqueue(key_of(node) for node in self.nodes.list())
 
@@ -140,7 +140,7 @@ class NodeLifecycle:
                 await self.refresh(enqueue)
             except Exception:
                 # One bad pass must not stop every node controller; the next one may succeed.
-                log.exception("node_refresh_failed", next_in=self.refresh_period)
+                log.exception("Node refresh failed", next_in=self.refresh_period)
             if first_pass is not None:
                 first_pass.set()
             await anyio.sleep(self.refresh_period)
@@ -174,7 +174,7 @@ class NodeLifecycle:
             node = await self._sync_addresses(node, found, override_of(node, self.instances))
             if not is_ready(node) and found.instance.state in SHUTDOWN_STATES:
                 await self._add_shutdown_taint(node, found)
-        except NotFoundError:
+        except KubeNotFoundError:
             pass  # the Node went away while we worked
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
@@ -189,7 +189,7 @@ class NodeLifecycle:
             if key_of(node) not in self._ready_but_missing:
                 self._ready_but_missing.add(key_of(node))
                 log.warning(
-                    "node_instance_missing_but_node_ready",
+                    "Instance missing but Node Ready",
                     node=name,
                     instance=instance_id,
                     note="deleted only once it is no longer Ready",
@@ -212,10 +212,10 @@ class NodeLifecycle:
         )
         try:
             await delete_node(self.kube, node)
-        except (NotFoundError, ConflictError):
+        except (KubeNotFoundError, KubeConflictError):
             return  # already gone, or replaced by a new Node of the same name
         self._ready_but_missing.discard(key_of(node))
-        log.info("node_deleted", node=name, reason=why)
+        log.info("Deleted Node", node=name, reason=why)
 
     async def _sync_addresses(
         self, node: Obj, found: Located, override: InstanceOverride | None
@@ -223,7 +223,7 @@ class NodeLifecycle:
         addresses = instance_node_addresses(node, found.instance, override)
         if not addresses_differ(node, addresses):
             return node
-        log.info("node_addresses_updated", node=node_name(node), addresses=address_list(addresses))
+        log.info("Updated Node addresses", node=node_name(node), addresses=address_list(addresses))
 
         def build(current: Obj) -> Obj | None:
             wanted = instance_node_addresses(current, found.instance, override)
@@ -234,7 +234,7 @@ class NodeLifecycle:
     async def _remove_shutdown_taint(self, node: Obj) -> Obj:
         if not has_taint(node, SHUTDOWN_TAINT):
             return node
-        log.info("node_shutdown_taint_removed", node=node_name(node), reason="node is Ready")
+        log.info("Removed shutdown taint from Node", node=node_name(node), reason="node is Ready")
 
         def build(current: Obj) -> Obj | None:
             if not is_ready(current) or not has_taint(current, SHUTDOWN_TAINT):
@@ -247,7 +247,7 @@ class NodeLifecycle:
         if has_taint(node, SHUTDOWN_TAINT):
             return
         log.info(
-            "node_shutdown_taint_added",
+            "Added shutdown taint to Node",
             node=node_name(node),
             instance=found.instance.id,
             state=found.instance.state,

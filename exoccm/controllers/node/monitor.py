@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import anyio
 import structlog
@@ -30,11 +29,10 @@ from exoccm.controllers.node.state import is_ready
 from exoccm.engine.clock import SYSTEM_CLOCK, Clock
 from exoccm.engine.informer import Informer, Tombstone, final_state
 from exoccm.exoscale.errors import ExoscaleError, RateLimitedError
-from exoccm.kube.objects import key_of
+from exoccm.kube.objects import Obj, key_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 Enqueue = Callable[[Iterable[str]], None]
 
 NOT_READY_INDEX = "lifecycle-not-ready"
@@ -151,7 +149,7 @@ class NotReadyMonitor:
                 next_at = await self.check_due()
             except Exception:
                 # The monitor must outlive a bad round; the lifecycle refresh still runs.
-                log.exception("node_monitor_round_failed", next_in=_ERROR_PAUSE)
+                log.exception("NotReady monitor round failed", next_in=_ERROR_PAUSE)
                 next_at = self._clock.monotonic() + _ERROR_PAUSE
             self.rounds += 1
             self.next_at = next_at
@@ -192,7 +190,10 @@ class NotReadyMonitor:
                 wait = max(wait, exc.retry_after)
             self._retry_at[inventory.zone] = now + max(wait, 0.1)
             log.warning(
-                "node_monitor_list_failed", zone=inventory.zone, error=str(exc), retry_in=wait
+                "NotReady monitor failed to list instances",
+                zone=inventory.zone,
+                error=str(exc),
+                retry_in=wait,
             )
             return
         self._retry_at.pop(inventory.zone, None)

@@ -85,7 +85,7 @@ class InstanceLocator:
                 complete = False
                 if name not in self._unservable:
                     self._unservable.add(name)
-                    log.warning("node_zone_unservable", zone=name, error=str(exc))
+                    log.warning("Zone of Nodes cannot be served", zone=name, error=str(exc))
         return zones, complete
 
     # -- lookups --------------------------------------------------------------------------------

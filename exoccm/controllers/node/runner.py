@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
@@ -44,13 +44,13 @@ from exoccm.engine.queue import Priority
 from exoccm.engine.ratelimit import RateLimitProfile
 from exoccm.kube.client import KubeClient
 from exoccm.kube.events import EventRecorder
+from exoccm.kube.objects import Obj
 
 if TYPE_CHECKING:
     from exoccm.config.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 NODE_CONTROLLERS = frozenset({"node", "lifecycle", "csr"})
 #: Node reconciles: 1 s, 2 s, ... up to 5 min between attempts on one Node.
 NODE_PROFILE = RateLimitProfile(base_delay=1.0, max_delay=300.0, qps=None)
@@ -129,7 +129,7 @@ class NodeControllers:
         if config.instances.disabled:
             # The Go CCM's words, so existing log alerts keep matching.
             log.info(
-                "cloud provider does not support instances",
+                "Cloud provider does not support instances",
                 reason="instances.disabled is set in the cloud-config",
                 not_running=["node", "lifecycle"],
             )
@@ -245,7 +245,7 @@ class NodeControllers:
 
     async def run(self) -> None:
         """Serve while leading: returns after :meth:`stop` (graceful), or is cancelled."""
-        log.info("node controllers starting", enabled=sorted(self.enabled))
+        log.info("Starting node controllers", enabled=sorted(self.enabled))
         try:
             async with anyio.create_task_group() as background:
                 async with anyio.create_task_group() as controllers:

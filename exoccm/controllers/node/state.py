@@ -8,7 +8,6 @@ from typing import Any
 
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP, Address
 
-Obj = dict[str, Any]
 Taint = dict[str, Any]
 
 UNINITIALIZED_TAINT = "node.cloudprovider.kubernetes.io/uninitialized"

@@ -14,13 +14,12 @@ import structlog
 
 from exoccm.engine.controller import RetryAfterError
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError
-from exoccm.kube.objects import name_of, resource_version, uid_of
+from exoccm.kube.errors import KubeConflictError
+from exoccm.kube.objects import Obj, name_of, resource_version, uid_of
 from exoccm.kube.resources import NODES
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 PatchBuilder = Callable[[Obj], Obj | None]
 
 CONFLICT_ATTEMPTS = 5
@@ -32,7 +31,7 @@ async def patch_node(
     """Apply ``build(node)`` (None: nothing to change) guarded by the Node's resourceVersion.
 
     Returns the Node as the apiserver answered (or ``node`` when nothing changed). Raises
-    :class:`RetryAfterError` after repeated conflicts and ``NotFoundError`` if the Node is gone.
+    :class:`RetryAfterError` after repeated conflicts and ``KubeNotFoundError`` if the Node is gone.
     """
     name = name_of(node)
     current = node
@@ -45,8 +44,8 @@ async def patch_node(
             return await kube.patch(
                 NODES.path(name=name, subresource=subresource), {**patch, "metadata": metadata}
             )
-        except ConflictError:
-            log.debug("node_patch_conflict", node=name, subresource=subresource)
+        except KubeConflictError:
+            log.debug("Node patch conflicted", node=name, subresource=subresource)
             current = await kube.get(NODES.path(name=name))
     raise RetryAfterError(
         1.0, f"Node {name} changed under every one of {CONFLICT_ATTEMPTS} patch attempts"

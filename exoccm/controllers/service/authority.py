@@ -74,5 +74,5 @@ class Authority:
         """Re-read an NLB seen in a listing before writing to it."""
         fresh = await self.read(zone, load_balancer.id)
         if fresh is None:
-            log.info("nlb_gone_on_confirm", zone=zone, nlb=load_balancer.id)
+            log.info("NLB gone on confirmation", zone=zone, nlb=load_balancer.id)
         return fresh

@@ -44,13 +44,12 @@ from exoccm.engine.informer import Informer
 from exoccm.exoscale.errors import ExoscaleError, NotLeaderError, RateLimitedError
 from exoccm.exoscale.models import LoadBalancer
 from exoccm.kube.client import KubeClient
-from exoccm.kube.errors import ConflictError, KubeError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder, EventType
-from exoccm.kube.objects import key_of, uid_of
+from exoccm.kube.objects import Obj, key_of, uid_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 
 NLB_ID_INDEX = "nlb-id"
 UID_INDEX = "uid"
@@ -148,14 +147,14 @@ class ServiceReconciler:
                 return DONE
             return await self._ensure(service)
         except NotLeaderError:
-            log.info("not leading any more; leaving the Service as it is", service=key)
+            log.info("Not leading any more; leaving the Service as it is", service=key)
             return DONE
         except RateLimitedError as exc:
             raise RetryAfterError(exc.retry_after or 5.0, str(exc)) from exc
-        except ConflictError as exc:
+        except KubeConflictError as exc:
             # The cached Service is behind the apiserver; the watch brings the new one.
             raise RetryAfterError(1.0, f"conflict writing the Service: {exc}") from exc
-        except NotFoundError:
+        except KubeNotFoundError:
             return DONE  # the Service was deleted while we worked
 
     async def _decide(self, service: Obj, authority: Authority) -> Decision:
@@ -253,7 +252,7 @@ class ServiceReconciler:
         try:
             return await kubeside.write_annotations(self.kube, service, decision.write_back(lb_id))
         except KubeError as exc:  # the write after the plan tries again
-            log.warning("nlb_id_not_recorded", service=key_of(service), nlb=lb_id, error=str(exc))
+            log.warning("NLB ID not recorded", service=key_of(service), nlb=lb_id, error=str(exc))
             return None
 
     async def _retire(self, service: Obj, retire: Retirement, authority: Authority) -> None:

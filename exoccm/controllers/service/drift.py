@@ -40,11 +40,10 @@ from exoccm.controllers.service.diff import DeleteLoadBalancer, Plan
 from exoccm.controllers.service.ownership import declares_external, named_id
 from exoccm.exoscale.errors import ExoscaleError
 from exoccm.exoscale.models import LoadBalancer
-from exoccm.kube.objects import key_of, uid_of
+from exoccm.kube.objects import Obj, key_of, uid_of
 
 log = structlog.get_logger(__name__)
 
-Obj = dict[str, Any]
 
 # A listing that left an NLB out this many times in a row gets it read by ID.
 MISSES_BEFORE_READ = 2
@@ -149,7 +148,7 @@ class DriftRepair:
             try:
                 await self.pass_once()
             except Exception:  # the next pass tries again; leader work must go on
-                log.exception("drift pass failed")
+                log.exception("Drift pass failed")
 
     def _load_balancer_services(self) -> list[Obj]:
         return [s for s in self.reconciler.services.list() if kubeside.wants_load_balancer(s)]
@@ -182,7 +181,7 @@ class DriftRepair:
                     await inventory.sks_clusters.get(max_age=self.period / 2)
                 await self._read_missed(inventory, authority)
             except ExoscaleError as exc:
-                log.warning("drift_refresh_failed", zone=zone, error=str(exc))
+                log.warning("Drift refresh failed", zone=zone, error=str(exc))
                 continue
             ours = inventory.find_by_labels(owned_by_cluster(self.reconciler.config.cluster_id))
             if ours:
@@ -205,7 +204,7 @@ class DriftRepair:
             if await authority.read(inventory.zone, lb.id) is None
         }
         if gone:
-            log.info("nlbs_gone", zone=inventory.zone, nlbs=sorted(gone))
+            log.info("NLBs gone", zone=inventory.zone, nlbs=sorted(gone))
             self.enqueue_low(
                 key_of(s) for s in self.reconciler.services.list() if named_id(s) in gone
             )
@@ -251,7 +250,7 @@ class DriftRepair:
             if ident not in self._suspects:
                 self._suspects.add(ident)
                 log.info(
-                    "orphan_nlb_suspected",
+                    "Orphaned NLB suspected",
                     zone=orphan.zone,
                     nlb=orphan.load_balancer.id,
                     reason=orphan.reason,
@@ -288,18 +287,18 @@ class DriftRepair:
             + (", ..." if len(orphans) > 5 else "")
             + "); delete them by hand or raise the share if they really are orphans"
         )
-        log.error("orphan_collection_blocked", orphans=count, owned=owned)
+        log.error("Orphan collection blocked", orphans=count, owned=owned)
         if not self.blocked and self.warn is not None:
             await self.warn(message)
         self._set_blocked(True)
 
     async def _delete(self, inventory: ZoneInventory, orphan: Orphan) -> None:
         lb = orphan.load_balancer
-        log.info("orphan_nlb_deleting", zone=orphan.zone, nlb=lb.id, reason=orphan.reason)
+        log.info("Deleting orphaned NLB", zone=orphan.zone, nlb=lb.id, reason=orphan.reason)
         try:
             await apply_plan(Plan((DeleteLoadBalancer(lb.id, lb.name),)), lb, inventory)
         except ExoscaleError as exc:
-            log.warning("orphan_nlb_delete_failed", nlb=lb.id, error=str(exc))
+            log.warning("Failed to delete orphaned NLB", nlb=lb.id, error=str(exc))
         else:
             ORPHANS_DELETED.labels(zone=orphan.zone).inc()
             self._suspects.discard((orphan.zone, lb.id))

@@ -14,12 +14,10 @@ from typing import Any
 
 from exoccm.controllers.service import records
 from exoccm.kube.client import KubeClient
-from exoccm.kube.objects import annotations_of, meta, name_of, namespace_of
+from exoccm.kube.objects import Obj, annotations_of, meta, name_of, namespace_of
 from exoccm.kube.resources import SERVICES
 
 FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
-
-Obj = dict[str, Any]
 
 
 def has_finalizer(service: Mapping[str, Any]) -> bool:

@@ -15,11 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from exoccm.kube.objects import key_of, resource_version
-
-Obj = dict[str, Any]
+from exoccm.kube.objects import Obj, key_of, resource_version
 
 MAX_AGE = 10.0
 

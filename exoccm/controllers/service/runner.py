@@ -9,7 +9,6 @@ Services at low priority at most once per ``node_coalesce`` seconds.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import anyio
 
@@ -21,9 +20,7 @@ from exoccm.engine.controller import Controller
 from exoccm.engine.informer import Tombstone
 from exoccm.engine.queue import Priority
 from exoccm.engine.ratelimit import SERVICE_PROFILE
-from exoccm.kube.objects import key_of
-
-Obj = dict[str, Any]
+from exoccm.kube.objects import Obj, key_of
 
 
 def _lb_view(node: Obj) -> tuple[object, ...]:

@@ -18,8 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.controlplane import ControlPlane
-from tests.unit.chart.helm import CHART, Helm, Obj, Rendered
+from tests.unit.chart.helm import (
+    CHART,
+    Helm,
+    Rendered,
+)
 
 # kind -> (API path prefix, resource, namespaced), for the kinds the chart renders.
 KINDS: dict[str, tuple[str, str, bool]] = {

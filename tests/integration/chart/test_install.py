@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.testing.controlplane import ControlPlane
 from tests.integration.chart.helpers import (
     InstalledChart,
@@ -17,7 +18,12 @@ from tests.integration.chart.helpers import (
     uninstall_chart,
     upgrade_chart,
 )
-from tests.unit.chart.helm import CI_VALUES, ZONE, Helm, HelmError, Obj
+from tests.unit.chart.helm import (
+    CI_VALUES,
+    ZONE,
+    Helm,
+    HelmError,
+)
 
 
 def server_objects(control_plane: ControlPlane, chart: InstalledChart) -> list[Obj]:

@@ -12,7 +12,7 @@ import pytest
 from exoccm.controllers.registry import CONTROLLERS
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
-from exoccm.kube.errors import ForbiddenError
+from exoccm.kube.errors import KubeForbiddenError
 from exoccm.kube.permissions import Permission
 from exoccm.kube.resources import LEASES, NAMESPACES, NODES, SECRETS, SERVICES
 from exoccm.rbac import required
@@ -253,7 +253,7 @@ async def test_kubeconfig_of_the_chart_account_drives_exoccms_client(
         assert kube_system["metadata"]["uid"]
         nodes = await kube.list(NODES.path())
         assert isinstance(nodes.items, list)
-        with pytest.raises(ForbiddenError):
+        with pytest.raises(KubeForbiddenError):
             await kube.get(SECRETS.path(default_chart.namespace, "exoscale-credentials"))
 
 

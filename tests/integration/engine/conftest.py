@@ -18,12 +18,11 @@ from exoccm.engine.informer import Informer, Tombstone
 from exoccm.kube.client import KubeClient, ListResult
 from exoccm.kube.config import from_kubeconfig
 from exoccm.kube.errors import KubeConnectionError
-from exoccm.kube.objects import key_of, resource_version
+from exoccm.kube.objects import Obj, key_of, resource_version
 from exoccm.kube.resources import CONFIG_MAPS, NAMESPACES
 from exoccm.testing import binaries
 from exoccm.testing.controlplane import ControlPlane
 
-Obj = dict[str, Any]
 ListHook = Callable[[Mapping[str, str | int | bool]], Awaitable[None]]
 
 

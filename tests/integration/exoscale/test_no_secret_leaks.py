@@ -154,10 +154,10 @@ async def test_secrets_appear_nowhere(tmp_path: Path, captured_logs: list[str]) 
     logs = "\n".join(captured_logs)
     # The capture really saw the client's events (so a silent logging setup cannot pass this).
     for event in (
-        "exoscale_request_retry",
-        "exoscale_credentials_reload_failed",
-        "exoscale_credentials_reloaded",
-        "exoscale_request",
+        "Retrying Exoscale request",
+        "Failed to reload Exoscale credentials",
+        "Reloaded Exoscale credentials",
+        "Exoscale request",
     ):
         assert event in logs, event
     everything = logs + "\n".join(texts)

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import NAMESPACES, NODES
 from exoccm.testing import kwok
 from exoccm.testing.fullplane import FullControlPlane
@@ -21,7 +22,6 @@ from tests.e2e.conftest import wait_for
 
 __all__ = ["condition", "get", "is_ready", "running_pods", "taint_keys"]
 
-Obj = dict[str, Any]
 PODS = "/api/v1/namespaces/{namespace}/pods"
 ENDPOINT_SLICES = "/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
 

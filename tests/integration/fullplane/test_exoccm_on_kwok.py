@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import DEPLOYMENTS
 from exoccm.testing.fullplane import FullControlPlane
 from exoccm.testing.process import ExoccmProcess
@@ -27,7 +27,6 @@ from tests.integration.fullplane.conftest import (
     wait_for_status_report,
 )
 
-Obj = dict[str, Any]
 UNINITIALIZED = "node.cloudprovider.kubernetes.io/uninitialized"
 
 

@@ -7,10 +7,10 @@ import ipaddress
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import DEPLOYMENTS, SERVICES
 from exoccm.testing import kwok
 from exoccm.testing.fullplane import FullControlPlane
@@ -27,7 +27,6 @@ from tests.integration.fullplane.conftest import (
     running_pods,
 )
 
-Obj = dict[str, Any]
 IMAGE = "hello-corp/website:latest"
 
 

@@ -26,8 +26,9 @@ from exoccm.engine.informer import Informer
 from exoccm.exoscale import Credentials, ExoscaleClients
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
-from exoccm.kube.errors import ConflictError, NotFoundError
+from exoccm.kube.errors import KubeConflictError, KubeNotFoundError
 from exoccm.kube.events import EventRecorder
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import (
     CLUSTER_ROLE_BINDINGS,
     CLUSTER_ROLES,
@@ -39,7 +40,6 @@ from exoccm.sim import Simulator
 from exoccm.testing.controlplane import ControlPlane
 from exoccm.testing.nodes import node_manifest
 
-Obj = dict[str, Any]
 ZONE = "de-muc-1"
 OTHER_ZONE = "ch-gva-2"
 SIM_ENDPOINT = "http://sim.invalid/{zone}/v2"
@@ -130,7 +130,7 @@ class NodeWorld:
     async def node(self, suffix: str) -> Obj | None:
         try:
             return await self.kube.get(NODES.path(name=self.name(suffix)))
-        except NotFoundError:
+        except KubeNotFoundError:
             return None
 
     async def set_ready(self, suffix: str, ready: bool) -> None:
@@ -168,7 +168,7 @@ class NodeWorld:
         paths = [NODES.path(name=n) for n in self.created]
         paths += [CSRS.path(name=n) for n in self.created_csrs]
         for path in paths:
-            with suppress(NotFoundError):
+            with suppress(KubeNotFoundError):
                 await self.kube.delete(path)
 
 
@@ -295,7 +295,7 @@ async def ensure_csr_rbac(kube: KubeClient) -> None:
             },
         ),
     ):
-        with suppress(ConflictError):
+        with suppress(KubeConflictError):
             await kube.create(path, obj)
 
 

@@ -27,6 +27,7 @@ import pytest
 
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import NODES
 from exoccm.testing.nodes import node_manifest
 
@@ -34,7 +35,6 @@ from .conftest import ZONE, NodeWorld, config_for, running, until
 
 pytestmark = pytest.mark.anyio
 
-Obj = dict[str, Any]
 NODE_IP = "10.0.0.11"
 # Placeholders in the cases, replaced by the instance's own values.
 NAME, V4, V6 = "<name>", "<v4>", "<v6>"

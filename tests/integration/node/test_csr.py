@@ -14,6 +14,7 @@ from exoccm.controllers.node.csr_rules import (
     KUBELET_SERVING_SIGNER,
 )
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import CSRS
 from tests.unit.node.csrs import b64, kubelet_csr_pem
 
@@ -30,7 +31,6 @@ from .conftest import (
 
 pytestmark = pytest.mark.anyio
 
-Obj = dict[str, Any]
 SERVING = ["digital signature", "server auth"]
 NODE_GROUPS = ["system:nodes"]
 
@@ -63,7 +63,7 @@ async def conditions(world: NodeWorld, name: str) -> list[Obj]:
 
 
 def reviewed(logs: Sequence[Mapping[str, Any]], csr: str) -> bool:
-    return any(e["event"] == "csr_left_pending" and e.get("csr") == csr for e in logs)
+    return any(e["event"] == "Left CSR pending" and e.get("csr") == csr for e in logs)
 
 
 async def test_csr_approval_case_by_case(world: NodeWorld) -> None:
@@ -149,7 +149,7 @@ async def test_csr_approval_case_by_case(world: NodeWorld) -> None:
         assert condition["message"] == APPROVAL_MESSAGE
     for name in refuse:
         assert await conditions(world, name) == [], name  # pending, never denied
-    why = {e["csr"]: " ".join(e["reasons"]) for e in logs if e["event"] == "csr_left_pending"}
+    why = {e["csr"]: " ".join(e["reasons"]) for e in logs if e["event"] == "Left CSR pending"}
     assert "not by a node" in why[world.name("wrong-user")]
     assert "system:nodes" in why[world.name("no-nodes-group")]
     assert "exactly 1 DNS" in why[world.name("two-dns")]

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
+from exoccm.kube.objects import Obj
 
 from .conftest import OTHER_ZONE, ZONE, NodeWorld, config_for, running, until
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 def addresses(node: Obj) -> list[tuple[str, str]]:

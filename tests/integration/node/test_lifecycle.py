@@ -9,13 +9,12 @@ import pytest
 from exoccm.config.cloudconfig import InstanceOverride, InstancesConfig
 from exoccm.controllers.node.runner import NodeControllerConfig
 from exoccm.controllers.node.state import SHUTDOWN_TAINT, UNINITIALIZED_TAINT, has_taint
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import NODES
 
 from .conftest import OTHER_ZONE, ZONE, NodeWorld, config_for, running, settled, until
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 async def gone(world: NodeWorld, suffix: str) -> bool:

@@ -6,21 +6,19 @@ and the monitor's ``rounds`` counter tells when it has looked at the new time.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from exoccm.controllers.node.monitor import NotReadyMonitor
 from exoccm.controllers.node.runner import NodeControllers
 from exoccm.controllers.node.state import SHUTDOWN_TAINT, has_taint, is_ready
 from exoccm.engine.clock import FakeClock
+from exoccm.kube.objects import Obj
 from exoccm.sim.faults import Fault
 
 from .conftest import OTHER_ZONE, ZONE, NodeWorld, Running, config_for, running, settled, until
 
 pytestmark = pytest.mark.anyio
 
-Obj = dict[str, Any]
 PERIOD = 5.0
 MIN_GAP = 2.0
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import pytest
 import structlog
 
 from exoccm.config.cloudconfig import InstanceOverride, InstancesConfig, NodeAddress
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
+from exoccm.kube.objects import Obj
 
 from .conftest import ZONE, NodeWorld, config_for, running, settled, until
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 async def initialized(world: NodeWorld, *suffixes: str) -> bool:
@@ -152,7 +150,7 @@ async def test_disabled_instances(world: NodeWorld) -> None:
         async with running(world, config) as run:
             assert [c.name for c in run.controllers.controllers] == ["node-csr"]
             assert run.controllers.enabled == frozenset({"csr"})
-    assert [e for e in logs if e["event"] == "cloud provider does not support instances"]
+    assert [e for e in logs if e["event"] == "Cloud provider does not support instances"]
     node = await world.node("idle")
     assert node is not None
     assert has_taint(node, UNINITIALIZED_TAINT)

@@ -32,8 +32,9 @@ from exoccm.engine.informer import Informer
 from exoccm.exoscale import ExoscaleClients, LoadBalancer
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import from_kubeconfig
-from exoccm.kube.errors import NotFoundError
+from exoccm.kube.errors import KubeNotFoundError
 from exoccm.kube.events import EventRecorder
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import EVENTS, NODES, SERVICES
 from exoccm.sim import Simulator
 from exoccm.testing.controlplane import ControlPlane
@@ -48,7 +49,6 @@ from tests.unit.service.cloud import (
     sim_clients,
 )
 
-Obj = dict[str, Any]
 CLUSTER = "test-cluster"
 TEST_LABEL = "exoccm.test/owner"
 POOL_ANNOTATION = PREFIX + "service-instancepool-id"
@@ -134,7 +134,7 @@ class ServiceWorld:
     async def service(self, name: str) -> Obj | None:
         try:
             return await self.kube.get(SERVICES.path(self.namespace, name))
-        except NotFoundError:
+        except KubeNotFoundError:
             return None
 
     async def events(self, name: str) -> list[tuple[str, str, str]]:
@@ -187,7 +187,7 @@ class ServiceWorld:
 
     async def cleanup(self) -> None:
         for name in self.nodes:
-            with suppress(NotFoundError):
+            with suppress(KubeNotFoundError):
                 await self.kube.delete(NODES.path(name=name))
 
 

@@ -3,8 +3,6 @@ app over ASGI (see conftest.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from exoccm.controllers.service.controller import SyncBlockedError
@@ -12,6 +10,7 @@ from exoccm.controllers.service.desired import LABEL_SERVICE_UID, ownership_labe
 from exoccm.controllers.service.kubeside import FINALIZER
 from exoccm.engine.controller import DONE, RetryAfterError
 from exoccm.exoscale import ServerError
+from exoccm.kube.objects import Obj
 from exoccm.sim import Fault
 from tests.integration.service.conftest import (
     ID_ANNOTATION,
@@ -23,8 +22,6 @@ from tests.integration.service.conftest import (
 from tests.unit.service.cloud import OTHER_ZONE, ZONE
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 def annotations_on(service: Obj | None) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -12,11 +11,11 @@ from chaos.checks import FINALIZER, Cloud, check
 from chaos.hostile import Attacker, HostileTenant, Pair, Victim
 from chaos.tenancy import judge_writes
 from chaos.workload import ZONE, Workload
+from exoccm.kube.objects import Obj
 from exoccm.testing.simprocess import SimProcess
 
 HOME, AWAY = "de-muc-1", "ch-gva-2"
 CLOUD = Cloud(HOME, {HOME: "pool-home", AWAY: "pool-away"}, "chaos", frozenset({"hand-made"}))
-Obj = dict[str, Any]
 
 
 def service(name: str, *, zone: str | None = None, ip: str | None = "10.0.0.1") -> Obj:

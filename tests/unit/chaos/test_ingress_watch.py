@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
@@ -12,11 +11,11 @@ import pytest
 from chaos.checks import FINALIZER, Cloud
 from chaos.ingress import SETTLED_FOR, IngressWatch
 from chaos.workload import ZONE, Workload
+from exoccm.kube.objects import Obj
 
 HOME, AWAY = "de-muc-1", "ch-gva-2"
 KEY = ("chaos-0", "web")
 UID = "uid-web"
-Obj = dict[str, Any]
 
 
 def service(

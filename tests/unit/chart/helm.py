@@ -16,13 +16,13 @@ from typing import Any
 
 import yaml
 
+from exoccm.kube.objects import Obj
+
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "exoccm"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 ZONE = {"zone": "ch-gva-2"}
 HELM_TIMEOUT_SECONDS = 120
-
-Obj = dict[str, Any]
 
 
 class HelmError(RuntimeError):

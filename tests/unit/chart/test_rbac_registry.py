@@ -13,9 +13,16 @@ from typing import Any
 import pytest
 
 from exoccm.controllers import registry
+from exoccm.kube.objects import Obj
 from exoccm.kube.permissions import Permission
 from exoccm.rbac import required
-from tests.unit.chart.helm import CHART, CI_VALUES, ZONE, Helm, Obj, Rendered
+from tests.unit.chart.helm import (
+    CHART,
+    CI_VALUES,
+    ZONE,
+    Helm,
+    Rendered,
+)
 from tests.unit.chart.test_settings import load
 
 NAMES = [spec.name for spec in registry.CONTROLLERS]

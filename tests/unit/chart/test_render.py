@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import exoccm
+from exoccm.kube.objects import Obj
 from tests.unit.chart.helm import (
     CHART,
     CI_VALUES,
@@ -17,7 +18,6 @@ from tests.unit.chart.helm import (
     CSR_RULES,
     ZONE,
     Helm,
-    Obj,
     Rendered,
     lease_rules,
     rules,

@@ -9,6 +9,7 @@ import anyio
 import pytest
 from anyio import wait_all_tasks_blocked
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from exoccm.engine.clock import FakeClock
 from exoccm.engine.controller import DONE, Controller, Result, RetryAfterError
@@ -100,6 +101,50 @@ async def test_an_exception_means_rate_limited_retry() -> None:
         "controller_runtime_reconcile_errors_total", {"controller": name}
     )
     assert errors == 2
+
+
+def _sample(metric: str, name: str) -> float | None:
+    return REGISTRY.get_sample_value(metric, {"controller": name})
+
+
+async def test_a_bug_counts_as_a_panic_and_a_failed_call_does_not() -> None:
+    errors = iter([ConnectionError("apiserver went away"), KeyError("spec")])
+    attempts: list[str] = []
+
+    async def reconcile(key: str) -> Result | None:
+        attempts.append(key)
+        raise next(errors)
+
+    controller = Controller(_name(), reconcile, rate_limit=SLOW_BACKOFF)
+    name = controller.name
+    assert _sample("controller_runtime_reconcile_panics_total", name) == 0  # exported up front
+
+    async def body() -> None:
+        controller.enqueue("a")
+        await until(lambda: _sample("controller_runtime_reconcile_errors_total", name) == 1)
+        assert _sample("controller_runtime_reconcile_panics_total", name) == 0
+        controller.enqueue("b")
+        await until(lambda: _sample("controller_runtime_reconcile_errors_total", name) == 2)
+
+    with capture_logs() as logs:
+        await _running(controller, body)
+    assert attempts == ["a", "b"]
+    assert _sample("controller_runtime_reconcile_panics_total", name) == 1
+    failures = [e for e in logs if e["event"] == "Reconcile failed; will retry with backoff"]
+    assert [(e["key"], e["log_level"], e["panic"]) for e in failures] == [
+        ("a", "warning", False),
+        ("b", "error", True),
+    ]
+    assert _outcomes(name, "error") == 2
+
+
+def test_max_concurrent_reconciles_is_the_worker_count() -> None:
+    controller = Controller(_name(), _never_called, workers=7)
+    assert _sample("controller_runtime_max_concurrent_reconciles", controller.name) == 7
+
+
+async def _never_called(key: str) -> None:
+    raise AssertionError(f"reconciled {key}")
 
 
 @pytest.mark.parametrize("how", ["result", "exception"])

@@ -15,7 +15,7 @@ from exoccm.engine.reflector import (
 )
 from exoccm.kube.client import KubeClient
 from exoccm.kube.config import KubeConfig
-from exoccm.kube.errors import ServerError
+from exoccm.kube.errors import KubeServerError
 from exoccm.kube.resources import CONFIG_MAPS
 
 pytestmark = pytest.mark.anyio
@@ -69,7 +69,7 @@ async def test_an_expired_error_event_means_relist(reflector: Any) -> None:
 
 async def test_other_error_events_raise_typed_errors(reflector: Any) -> None:
     status = {"kind": "Status", "code": 500, "reason": "InternalError", "message": "etcd"}
-    with pytest.raises(ServerError, match="etcd"):
+    with pytest.raises(KubeServerError, match="etcd"):
         await reflector.handle_line(_line("ERROR", status))
 
 

@@ -8,11 +8,10 @@ import pytest
 
 from exoccm.engine.reflector import Reflector, ReflectorOptions
 from exoccm.kube.client import ListResult
+from exoccm.kube.objects import Obj
 from exoccm.kube.resources import CONFIG_MAPS
 
 pytestmark = pytest.mark.anyio
-
-Obj = dict[str, Any]
 
 
 class PagedClient:
