@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exoccm.config import parse_go_duration
@@ -325,6 +325,7 @@ def test_every_accepted_port_and_retries_are_ascii_digits(value: str) -> None:
         assert settings[d.HEALTHCHECK_RETRIES] == int(value)
 
 
+@settings(deadline=None)  # how long an example takes is for benchmarks, not a test
 @given(st.text(alphabet="0123456789.+-nsumh \u0661e_\n\u00b5", max_size=8))
 def test_every_accepted_duration_is_ascii_go_syntax(value: str) -> None:
     settings, problems = parse(service_healthcheck_interval=value)

@@ -53,7 +53,7 @@ def services(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(annotations=ALL_AT_ONCE | SOME, service=services())
 def test_accepted_annotations_always_make_valid_api_bodies(
     annotations: dict[str, str], service: dict[str, Any]

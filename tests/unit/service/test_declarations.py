@@ -106,7 +106,7 @@ def test_only_the_zone_and_the_tls_server_name_are_exoccm_s_own() -> None:
 
 
 @pytest.mark.parametrize("annotation", ANNOTATIONS, ids=lambda a: a.suffix)
-@settings(max_examples=20)
+@settings(max_examples=20, deadline=None)
 @given(data=st.data())
 def test_every_declared_kind_has_values_to_fuzz_with(
     annotation: Annotation[Any], data: st.DataObject
