@@ -14,6 +14,9 @@ Go CCM's, and the text of the annotation reference. From :data:`ANNOTATIONS` com
 * the fuzz tests, which generate values for every declared kind.
 
 Names, values, defaults and meaning match the Go CCM's; where they differ, ``go_ccm`` says how.
+The Go CCM passes values to the API unchecked, so values it does not document but the API takes
+(``https`` health checks, the ``maglev-hash`` strategy) work there too; only ``zone`` and
+``service-healthcheck-tls-sni`` are exoccm's own annotations.
 """
 
 from __future__ import annotations
@@ -56,7 +59,13 @@ EXOCCM_ONLY = GoCcm(understood=False)
 
 
 def unlike_the_go_ccm(note: str) -> GoCcm:
+    """The Go CCM reads the annotation, but not quite as exoccm does: ``note`` says how."""
     return GoCcm(note=note)
+
+
+def exoccm_only(note: str) -> GoCcm:
+    """The Go CCM has no such annotation; ``note`` says what it does instead."""
+    return GoCcm(understood=False, note=note)
 
 
 Part = Literal["nlb", "service", "healthcheck", "lookup", "pool"]
@@ -249,8 +258,9 @@ HEALTHCHECK_MODE = Defaulted(
     value=Choice(HEALTHCHECK_MODES),
     feeds=healthcheck("mode"),
     go_ccm=unlike_the_go_ccm(
-        "The Go CCM documents `tcp` and `http` (and passes `https` to the API too); it checks "
-        "Services with `externalTrafficPolicy: Local` over tcp."
+        "The Go CCM documents `tcp` and `http`, and passes any value to the API unchecked, so "
+        "`https` works there too (with no server name: `service-healthcheck-tls-sni` is "
+        "exoccm's own). It checks Services with `externalTrafficPolicy: Local` over tcp."
     ),
     default="tcp",
     default_text="`tcp`; `http` with `externalTrafficPolicy: Local` and no "
@@ -304,7 +314,7 @@ HEALTHCHECK_TLS_SNI = Annotation(
     suffix="service-healthcheck-tls-sni",
     value=ServerName(MAX_TEXT_LENGTH),
     feeds=healthcheck("tls_sni"),
-    go_ccm=EXOCCM_ONLY,
+    go_ccm=exoccm_only("The Go CCM's `https` checks send no server name."),
     modes=("https",),
     refused_in_other_modes=True,
     description="SNI server name sent by `https` health checks (no whitespace).",
