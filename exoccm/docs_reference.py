@@ -1,7 +1,7 @@
 """The generated parts of the documentation site, rendered from the code they describe.
 
 * ``docs/annotations.md``: the annotation table, from :data:`~exoccm.controllers.service.
-  annotations.ANNOTATIONS` (the parser's own registry);
+  declarations.ANNOTATIONS` (the declarations the parser reads);
 * ``docs/operations.md``: the metrics table, from the Prometheus metric objects exoccm registers;
 * ``docs/configuration.md``: the whole page, from :func:`exoccm.config.render_markdown`.
 
@@ -26,10 +26,11 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.metrics import MetricWrapperBase
 
-from exoccm.controllers.service.annotations import ANNOTATIONS, PREFIX, AnnotationSpec
+from exoccm.controllers.service.declarations import ANNOTATIONS, PREFIX, Annotation
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -71,30 +72,30 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
 # -- annotations --------------------------------------------------------------------------------
 
 
-def _annotation_name(spec: AnnotationSpec) -> str:
+def _annotation_name(annotation: Annotation[Any]) -> str:
     marks = []
-    if spec.written_back:
+    if annotation.written_back:
         marks.append("written back")
-    if spec.exoccm_only:
+    if not annotation.go_ccm.understood:
         marks.append("exoccm only")
-    name = f"`{spec.suffix}`"
+    name = f"`{annotation.suffix}`"
     return name + "".join(f"<br>*{mark}*" for mark in marks)
 
 
-def _annotation_default(spec: AnnotationSpec) -> str:
-    return cell(spec.default) if spec.default else "unset"
+def _annotation_description(annotation: Annotation[Any]) -> str:
+    return " ".join(filter(None, (annotation.description, annotation.go_ccm.note)))
 
 
-def render_annotation_table(annotations: Sequence[AnnotationSpec] = ANNOTATIONS) -> str:
-    """The annotation reference table: one row per annotation, in registry order."""
+def render_annotation_table(annotations: Sequence[Annotation[Any]] = ANNOTATIONS) -> str:
+    """The annotation reference table: one row per declaration, in declaration order."""
     rows = (
         (
-            f'<span id="{spec.suffix}"></span>{_annotation_name(spec)}',
-            cell(spec.kind),
-            _annotation_default(spec),
-            cell(spec.description),
+            f'<span id="{annotation.suffix}"></span>{_annotation_name(annotation)}',
+            cell(annotation.shown_type),
+            cell(annotation.shown_default) if annotation.shown_default else "unset",
+            cell(_annotation_description(annotation)),
         )
-        for spec in annotations
+        for annotation in annotations
     )
     lines = [
         f"Every name below follows the prefix `{PREFIX}`.",

@@ -49,7 +49,7 @@ from exoccm.exoscale.errors import (
     NotFoundError,
     NotLeaderError,
 )
-from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerServiceSpec
+from exoccm.exoscale.models import LoadBalancer, LoadBalancerServiceSpec
 
 log = structlog.get_logger(__name__)
 
@@ -57,8 +57,8 @@ OnCreated = Callable[[str], Awaitable[object]]  # hears a new NLB's ID as soon a
 
 
 def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerServiceSpec:
-    """The API body for an NLB service; updates carry no pool (the API cannot change it)."""
-    hc = service.healthcheck
+    """The API body for an NLB service; updates carry no pool (the API cannot change it). The
+    health check is already the API's model."""
     return LoadBalancerServiceSpec(
         name=service.name,
         description=service.description or None,
@@ -67,15 +67,7 @@ def service_spec(service: DesiredService, *, with_pool: bool) -> LoadBalancerSer
         strategy=service.strategy,
         port=service.port,
         target_port=service.target_port,
-        healthcheck=Healthcheck(
-            mode=hc.mode,
-            port=hc.port,
-            interval=hc.interval,
-            timeout=hc.timeout,
-            retries=hc.retries,
-            uri=hc.uri,
-            tls_sni=hc.tls_sni,
-        ),
+        healthcheck=service.healthcheck,
     )
 
 

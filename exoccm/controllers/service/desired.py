@@ -1,4 +1,9 @@
-"""The NLB a Service asks for: pure, from the Service, its parsed annotations and the target pool."""
+"""The NLB a Service asks for: pure, from the Service, its parsed annotations and the target pool.
+
+The health check is the API's own model (:class:`~exoccm.exoscale.models.Healthcheck`): built
+here from the declarations that feed it, compared field by field with what the API holds
+(:mod:`.diff`), and sent as it is (:mod:`.apply`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from exoccm.controllers.service.annotations import PREFIX, LoadBalancerSettings
+from exoccm.controllers.service.annotations import LoadBalancerSettings
+from exoccm.controllers.service.declarations import (
+    ANNOTATIONS,
+    DESCRIPTION,
+    EXTERNAL,
+    HEALTH_CHECK,
+    HEALTHCHECK_MODE,
+    NAME,
+    SERVICE_DESCRIPTION,
+    SERVICE_NAME,
+    STRATEGY,
+)
+from exoccm.exoscale.models import Healthcheck
 
 MAX_SERVICES_PER_NLB = 10
 
@@ -27,17 +44,6 @@ OWNERSHIP_LABEL_KEYS = (
 
 
 @dataclass(frozen=True)
-class DesiredHealthCheck:
-    mode: str
-    port: int
-    interval: int
-    timeout: int
-    retries: int
-    uri: str | None = None
-    tls_sni: str | None = None
-
-
-@dataclass(frozen=True)
 class DesiredService:
     """One NLB service, for one Service port (matched by port and protocol)."""
 
@@ -47,7 +53,7 @@ class DesiredService:
     port: int
     target_port: int
     strategy: str
-    healthcheck: DesiredHealthCheck
+    healthcheck: Healthcheck
     instance_pool_id: str
 
     @property
@@ -136,26 +142,18 @@ LOCAL_HEALTH_PATH = "/healthz"
 
 def _healthcheck(
     spec: Mapping[str, Any], node_port: int, settings: LoadBalancerSettings
-) -> DesiredHealthCheck:
-    hc = settings.healthcheck
-    mode, uri, port = hc.mode, hc.uri, hc.port
-    if port is None:
-        port = node_port
-        if spec.get("externalTrafficPolicy") == "Local" and spec.get("healthCheckNodePort"):
-            port = int(spec["healthCheckNodePort"])
-            if not hc.mode_given:
-                # kube-proxy accepts TCP connections there on every Node: only HTTP tells the
-                # Nodes with a local endpoint (200) from the others (503).
-                mode, uri = "http", LOCAL_HEALTH_PATH
-    return DesiredHealthCheck(
-        mode=mode,
-        port=port,
-        interval=hc.interval,
-        timeout=hc.timeout,
-        retries=hc.retries,
-        uri=uri,
-        tls_sni=hc.tls_sni,
-    )
+) -> Healthcheck:
+    declared = Healthcheck.model_validate({a.feeds.field: settings[a] for a in HEALTH_CHECK})
+    if declared.port is not None:
+        return declared
+    if spec.get("externalTrafficPolicy") == "Local" and spec.get("healthCheckNodePort"):
+        local = declared.model_copy(update={"port": int(spec["healthCheckNodePort"])})
+        if settings.is_given(HEALTHCHECK_MODE):
+            return local
+        # kube-proxy accepts TCP connections there on every Node: only HTTP tells the Nodes
+        # with a local endpoint (200) from the others (503).
+        return local.model_copy(update={"mode": "http", "uri": LOCAL_HEALTH_PATH})
+    return declared.model_copy(update={"port": node_port})
 
 
 def desired_load_balancer(
@@ -177,29 +175,29 @@ def desired_load_balancer(
         protocol = str(port.get("protocol") or "TCP").lower()
         number = int(port["port"])
         node_port = int(port["nodePort"])
-        name = (settings.service_name if single else None) or default_service_name(
+        name = (settings[SERVICE_NAME] if single else None) or default_service_name(
             uid, number, protocol
         )
         services.append(
             DesiredService(
                 name=name,
-                description=(settings.service_description if single else None) or "",
+                description=settings[SERVICE_DESCRIPTION] if single else "",
                 protocol=protocol,
                 port=number,
                 target_port=node_port,
-                strategy=settings.strategy,
+                strategy=settings[STRATEGY],
                 healthcheck=_healthcheck(spec, node_port, settings),
                 instance_pool_id=instance_pool_id,
             )
         )
     return DesiredLoadBalancer(
         zone=zone,
-        name=settings.name or default_load_balancer_name(uid),
-        description=settings.description,
-        external=settings.external,
+        name=settings[NAME] or default_load_balancer_name(uid),
+        description=settings[DESCRIPTION],
+        external=settings[EXTERNAL],
         services=tuple(services),
         labels={}
-        if settings.external
+        if settings[EXTERNAL]
         else ownership_labels(
             cluster_id, str(meta.get("namespace", "")), str(meta.get("name", "")), uid
         ),
@@ -214,11 +212,8 @@ def single_port_annotation_notes(
     if len(ports) <= 1:
         return []
     return [
-        f"{PREFIX}{suffix} is ignored because the Service has {len(ports)} ports; "
+        f"{annotation.key} is ignored because the Service has {len(ports)} ports; "
         "names and descriptions then follow the defaults"
-        for suffix, value in (
-            ("service-name", settings.service_name),
-            ("service-description", settings.service_description),
-        )
-        if value is not None
+        for annotation in ANNOTATIONS
+        if annotation.single_port and settings.is_given(annotation)
     ]

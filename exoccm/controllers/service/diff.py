@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from exoccm.controllers.service.declarations import HEALTH_CHECK
 from exoccm.controllers.service.desired import (
     LABEL_MANAGED_BY,
     LABEL_SERVICE_UID,
@@ -18,7 +19,7 @@ from exoccm.controllers.service.desired import (
     DesiredLoadBalancer,
     DesiredService,
 )
-from exoccm.exoscale.models import LoadBalancer, LoadBalancerService
+from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerService
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,33 @@ def _blank(value: str | None) -> str:
     return value or ""
 
 
+def _same(wanted: object, held: object) -> bool:
+    """Equal, an unset text and an empty one being the same (the API leaves empty ones out)."""
+    return wanted == held or (wanted in (None, "") and held in (None, ""))
+
+
+def healthcheck_differences(wanted: Healthcheck, held: Healthcheck | None) -> list[str]:
+    """Names of the health-check fields an update must change, one per declaration that feeds
+    the health check.
+
+    The API merges an update's healthcheck into the current one and cannot clear a field such
+    as uri or tls-sni, so after a switch to a mode that does not use it, it lingers: a field
+    bound to some modes is compared only in those, or every reconcile would send the same
+    update again.
+    """
+    return [
+        f"healthcheck.{annotation.feeds.field.replace('_', '-')}"
+        for annotation in HEALTH_CHECK
+        if annotation.applies_in(str(wanted.mode))
+        and not _same(
+            getattr(wanted, annotation.feeds.field),
+            getattr(held, annotation.feeds.field) if held is not None else None,
+        )
+    ]
+
+
 def service_differences(desired: DesiredService, observed: LoadBalancerService) -> tuple[str, ...]:
     """Names of the fields an update must change (the pool is compared separately)."""
-    hc = observed.healthcheck
-    want = desired.healthcheck
     pairs: list[tuple[str, object, object]] = [
         ("name", desired.name, observed.name),
         ("description", desired.description, _blank(observed.description)),
@@ -147,22 +171,9 @@ def service_differences(desired: DesiredService, observed: LoadBalancerService) 
         ("strategy", desired.strategy, observed.strategy),
         ("port", desired.port, observed.port),
         ("target-port", desired.target_port, observed.target_port),
-        ("healthcheck.mode", want.mode, hc.mode if hc else None),
-        ("healthcheck.port", want.port, hc.port if hc else None),
-        ("healthcheck.interval", want.interval, hc.interval if hc else None),
-        ("healthcheck.timeout", want.timeout, hc.timeout if hc else None),
-        ("healthcheck.retries", want.retries, hc.retries if hc else None),
     ]
-    # The API merges an update's healthcheck into the current one and cannot clear uri or
-    # tls-sni, so after a switch to a mode that does not use them they linger: compare them only
-    # where the mode uses them, or every reconcile would send the same update again.
-    if want.mode in ("http", "https"):
-        pairs.append(("healthcheck.uri", _blank(want.uri), _blank(hc.uri if hc else None)))
-    if want.mode == "https":
-        pairs.append(
-            ("healthcheck.tls-sni", _blank(want.tls_sni), _blank(hc.tls_sni if hc else None))
-        )
-    return tuple(name for name, a, b in pairs if a != b)
+    changed = [name for name, a, b in pairs if a != b]
+    return (*changed, *healthcheck_differences(desired.healthcheck, observed.healthcheck))
 
 
 # An NLB service on an external NLB, as the Service's record of what it created names it.

@@ -15,13 +15,12 @@ import pytest
 from exoccm.controllers.inventory import ZoneInventory
 from exoccm.controllers.service.apply import apply_plan
 from exoccm.controllers.service.desired import (
-    DesiredHealthCheck,
     DesiredLoadBalancer,
     DesiredService,
 )
 from exoccm.controllers.service.diff import plan_changes
 from exoccm.exoscale import ExoscaleClients
-from exoccm.exoscale.models import LoadBalancer
+from exoccm.exoscale.models import Healthcheck, LoadBalancer
 from exoccm.sim import Simulator
 from tests.integration.exoscale.conftest import ZONE, SimTime
 
@@ -38,9 +37,7 @@ def port(number: int, pool_id: str, **changes: object) -> DesiredService:
         port=number,
         target_port=30000 + number,
         strategy="round-robin",
-        healthcheck=DesiredHealthCheck(
-            mode="tcp", port=30000 + number, interval=10, timeout=5, retries=1
-        ),
+        healthcheck=Healthcheck(mode="tcp", port=30000 + number, interval=10, timeout=5, retries=1),
         instance_pool_id=pool_id,
     )
     return dataclasses.replace(service, **changes)  # type: ignore[arg-type]
@@ -152,7 +149,7 @@ async def test_changes_to_an_existing_nlb_read_nothing_and_match_what_the_api_re
         "change-health-check": nlb(
             dataclasses.replace(
                 web,
-                healthcheck=DesiredHealthCheck(
+                healthcheck=Healthcheck(
                     mode="http", port=30080, interval=20, timeout=3, retries=2, uri="/healthz"
                 ),
             ),
@@ -179,9 +176,9 @@ async def test_a_health_check_update_is_merged_as_the_api_merges_it(
 ) -> None:
     pool = sim.add_instance_pool(ZONE, "nodes")
     inventory = ZoneInventory(clients.zone(), clock=sim_time.clock)
-    http = DesiredHealthCheck(mode="http", port=30080, interval=20, timeout=3, retries=2, uri="/ok")
+    http = Healthcheck(mode="http", port=30080, interval=20, timeout=3, retries=2, uri="/ok")
     lb = await converge(inventory, nlb(port(80, pool["id"], healthcheck=http)), None)
-    tcp = DesiredHealthCheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1)
+    tcp = Healthcheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1)
     after = await converge(inventory, nlb(port(80, pool["id"], healthcheck=tcp)), lb)
     assert after is not None
     check = after.services[0].healthcheck

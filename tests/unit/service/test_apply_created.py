@@ -16,7 +16,6 @@ import pytest
 from exoccm.controllers.inventory import ZoneInventory
 from exoccm.controllers.service.apply import apply_plan
 from exoccm.controllers.service.desired import (
-    DesiredHealthCheck,
     DesiredService,
     ownership_labels,
 )
@@ -27,7 +26,7 @@ from exoccm.exoscale.errors import (
     OperationTimeoutError,
     ServerError,
 )
-from exoccm.exoscale.models import LoadBalancer
+from exoccm.exoscale.models import Healthcheck, LoadBalancer
 
 NLB = "5f4b3d7e-1c2a-4b8e-9f00-0123456789ab"
 LABELS = ownership_labels("prod", "shop", "web", "u1")
@@ -38,7 +37,7 @@ WEB = DesiredService(
     port=80,
     target_port=30080,
     strategy="round-robin",
-    healthcheck=DesiredHealthCheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1),
+    healthcheck=Healthcheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1),
     instance_pool_id="9d3c5a1e-0000-4000-8000-000000000001",
 )
 

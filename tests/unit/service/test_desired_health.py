@@ -7,12 +7,13 @@ from typing import Any
 import pytest
 
 from exoccm.controllers.service.annotations import parse_annotations
-from exoccm.controllers.service.desired import DesiredHealthCheck, desired_load_balancer
+from exoccm.controllers.service.desired import desired_load_balancer
+from exoccm.exoscale.models import Healthcheck
 
 PREFIX = "service.beta.kubernetes.io/exoscale-loadbalancer-"
 
 
-def health(policy: str, **annotations: str) -> DesiredHealthCheck:
+def health(policy: str, **annotations: str) -> Healthcheck:
     service: dict[str, Any] = {
         "metadata": {"uid": "u1", "name": "web", "namespace": "shop"},
         "spec": {
@@ -35,27 +36,37 @@ def health(policy: str, **annotations: str) -> DesiredHealthCheck:
 
 
 def test_cluster_policy_checks_the_node_port_over_tcp() -> None:
-    assert health("Cluster") == DesiredHealthCheck("tcp", 30080, 10, 5, 1)
+    assert health("Cluster") == Healthcheck(
+        mode="tcp", port=30080, interval=10, timeout=5, retries=1
+    )
 
 
 def test_local_policy_asks_kube_proxy_over_http() -> None:
     """kube-proxy accepts TCP on healthCheckNodePort on every Node; its HTTP answer is 503
     where the Service has no local endpoint: only HTTP keeps traffic off those Nodes."""
-    assert health("Local") == DesiredHealthCheck("http", 31999, 10, 5, 1, uri="/healthz")
+    assert health("Local") == Healthcheck(
+        mode="http", port=31999, interval=10, timeout=5, retries=1, uri="/healthz"
+    )
 
 
 @pytest.mark.parametrize(
     ("annotations", "expected"),
     [
-        ({"service_healthcheck_mode": "tcp"}, DesiredHealthCheck("tcp", 31999, 10, 5, 1)),
+        (
+            {"service_healthcheck_mode": "tcp"},
+            Healthcheck(mode="tcp", port=31999, interval=10, timeout=5, retries=1),
+        ),
         (
             {"service_healthcheck_mode": "http", "service_healthcheck_uri": "/ready"},
-            DesiredHealthCheck("http", 31999, 10, 5, 1, uri="/ready"),
+            Healthcheck(mode="http", port=31999, interval=10, timeout=5, retries=1, uri="/ready"),
         ),
-        ({"service_healthcheck_port": "32000"}, DesiredHealthCheck("tcp", 32000, 10, 5, 1)),
+        (
+            {"service_healthcheck_port": "32000"},
+            Healthcheck(mode="tcp", port=32000, interval=10, timeout=5, retries=1),
+        ),
     ],
 )
 def test_an_explicit_mode_or_port_is_used_as_given(
-    annotations: dict[str, str], expected: DesiredHealthCheck
+    annotations: dict[str, str], expected: Healthcheck
 ) -> None:
     assert health("Local", **annotations) == expected

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from exoccm.controllers.service.desired import (
-    DesiredHealthCheck,
     DesiredLoadBalancer,
     DesiredService,
 )
@@ -25,7 +24,7 @@ from exoccm.exoscale.models import Healthcheck, LoadBalancer, LoadBalancerServic
 
 UID = "0b5c6c5e-7d0a-4f43-9d8e-2a2f0c6f8a11"
 POOL = "a1b2c3d4-0000-4000-8000-000000000001"
-HC = DesiredHealthCheck("tcp", 30080, 10, 5, 1)
+HC = Healthcheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1)
 SVC = DesiredService(f"{UID}-80", "", "tcp", 80, 30080, "round-robin", HC, POOL)
 
 

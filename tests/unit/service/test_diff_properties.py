@@ -9,7 +9,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from exoccm.controllers.service.desired import (
-    DesiredHealthCheck,
     DesiredLoadBalancer,
     DesiredService,
 )
@@ -43,7 +42,7 @@ protocols = st.sampled_from(["tcp", "udp"])
 texts = st.text(alphabet="abc-", max_size=5)
 
 healthchecks = st.builds(
-    DesiredHealthCheck,
+    Healthcheck,
     mode=st.sampled_from(["tcp", "http", "https"]),
     port=ports,
     interval=st.integers(5, 300),
@@ -91,7 +90,6 @@ def desired_lbs(draw: st.DrawFn, external: bool | None = None) -> DesiredLoadBal
 
 
 def _observed_service(svc: DesiredService, service_id: str | None = None) -> LoadBalancerService:
-    hc = svc.healthcheck
     return LoadBalancerService(
         id=service_id or _new_id(),
         name=svc.name,
@@ -101,15 +99,7 @@ def _observed_service(svc: DesiredService, service_id: str | None = None) -> Loa
         port=svc.port,
         target_port=svc.target_port,
         instance_pool=Ref(id=svc.instance_pool_id),
-        healthcheck=Healthcheck(
-            mode=hc.mode,
-            port=hc.port,
-            interval=hc.interval,
-            timeout=hc.timeout,
-            retries=hc.retries,
-            uri=hc.uri,
-            tls_sni=hc.tls_sni,
-        ),
+        healthcheck=svc.healthcheck,
         state="running",
     )
 
@@ -242,7 +232,7 @@ def test_external_nlbs_only_lose_this_services_ports(
 
 
 def test_pool_change_recreates_the_service() -> None:
-    hc = DesiredHealthCheck("tcp", 30080, 10, 5, 1)
+    hc = Healthcheck(mode="tcp", port=30080, interval=10, timeout=5, retries=1)
     svc = DesiredService(f"{UID}-80", "", "tcp", 80, 30080, "round-robin", hc, POOLS[0])
     desired = DesiredLoadBalancer("de-muc-1", f"k8s-{UID}", "", False, (svc,), {})
     observed = LoadBalancer(

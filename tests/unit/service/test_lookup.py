@@ -15,6 +15,7 @@ import pytest
 from exoccm.controllers.inventory import Inventories
 from exoccm.controllers.service.annotations import LoadBalancerSettings
 from exoccm.controllers.service.authority import Authority
+from exoccm.controllers.service.declarations import EXTERNAL, ID
 from exoccm.controllers.service.desired import ownership_labels
 from exoccm.controllers.service.lookup import (
     CREATE_SETTLE_SECONDS,
@@ -97,7 +98,7 @@ def test_an_nlb_the_listing_leaves_out_is_found_by_id() -> None:
     world = World()
     world.add(HOME, NLB)
     lie(world, HOME, [])  # an empty listing
-    found = world.find(LoadBalancerSettings(load_balancer_id=NLB))
+    found = world.find(LoadBalancerSettings({ID.suffix: NLB}))
     assert found.load_balancer is not None
     assert (found.load_balancer.id, found.zone, found.id_missing) == (NLB, HOME, False)
     assert world.gets() == {HOME: [NLB]}
@@ -106,7 +107,7 @@ def test_an_nlb_the_listing_leaves_out_is_found_by_id() -> None:
 def test_an_nlb_in_the_listing_costs_no_read() -> None:
     world = World()
     world.add(HOME, NLB)
-    found = world.find(LoadBalancerSettings(load_balancer_id=NLB))
+    found = world.find(LoadBalancerSettings({ID.suffix: NLB}))
     assert found.load_balancer is not None
     assert world.gets() == {}
 
@@ -114,14 +115,14 @@ def test_an_nlb_in_the_listing_costs_no_read() -> None:
 def test_an_nlb_of_another_zone_is_located() -> None:
     world = World()
     world.add(AWAY, NLB, uid="u1")
-    found = world.find(LoadBalancerSettings(load_balancer_id=NLB))
+    found = world.find(LoadBalancerSettings({ID.suffix: NLB}))
     assert (found.zone, found.how) == (AWAY, "id")
     assert world.gets() == {HOME: [NLB], AWAY: [NLB]}
 
 
 def test_only_404s_everywhere_prove_the_nlb_gone() -> None:
     world = World()
-    found = world.find(LoadBalancerSettings(load_balancer_id=NLB))
+    found = world.find(LoadBalancerSettings({ID.suffix: NLB}))
     assert (found.load_balancer, found.how, found.id_missing) == (None, "none", True)
     assert world.gets() == {HOME: [NLB], AWAY: [NLB]}
 
@@ -129,7 +130,7 @@ def test_only_404s_everywhere_prove_the_nlb_gone() -> None:
 def test_an_external_nlb_that_exists_nowhere_is_an_error() -> None:
     world = World()
     with pytest.raises(LoadBalancerNotFoundError, match="never creates external NLBs"):
-        world.find(LoadBalancerSettings(load_balancer_id=NLB, external=True))
+        world.find(LoadBalancerSettings({ID.suffix: NLB, EXTERNAL.suffix: True}))
 
 
 def test_a_known_nlb_survives_listings_that_leave_it_out_until_a_404() -> None:

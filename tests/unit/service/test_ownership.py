@@ -8,6 +8,7 @@ import pytest
 
 from exoccm.controllers.service.annotations import LoadBalancerSettings
 from exoccm.controllers.service.decide import ServiceContext, refusal
+from exoccm.controllers.service.declarations import EXTERNAL, ID
 from exoccm.controllers.service.desired import ownership_labels
 from exoccm.controllers.service.ownership import (
     Holder,
@@ -117,7 +118,7 @@ def refuse(
     owned = ownership_of(
         lb.labels, cluster_id=CLUSTER, service_uid=me["metadata"]["uid"], directory=directory
     )
-    settings = LoadBalancerSettings(load_balancer_id=lb.id, external=external)
+    settings = LoadBalancerSettings({ID.suffix: lb.id, EXTERNAL.suffix: external})
     return refusal(me, settings, lb, owned, directory, context)
 
 
