@@ -195,7 +195,7 @@ async def apply_plan(
         else:
             inventory.record(result)
         lb = result
-        log.info("nlb_step_applied", zone=inventory.zone, step=description)
+        log.info("Applied NLB step", zone=inventory.zone, step=description)
     check = _read_needed(plan)
     if lb is not None and check is not None:
         try:
