@@ -12,8 +12,9 @@ of its successor:
 * ``sigterm_handoff``: graceful exit releases the Lease (client-go's ReleaseOnCancel);
 * ``sigkill_takeover``: a crash, so the standby waits out the lease on its own clock.
 
-Anchors (reference/engine-semantics.md §3): client-go with 15/10/2 s replaces a crashed leader
-in ~15-20 s and hands over cleanly in ~1-4 s. Prints one JSON document.
+Anchors: client-go's leader election (k8s.io/client-go/tools/leaderelection) with the usual
+15/10/2 s lease duration, renew deadline and retry period replaces a crashed leader once the
+lease has expired, in ~15-20 s, and hands over in ~1-4 s when the leader releases the lease. Prints one JSON document.
 """
 
 from __future__ import annotations

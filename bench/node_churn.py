@@ -16,7 +16,7 @@ The drift-repair period is set to one hour so that no periodic pass lands in the
 call counted is caused by the churn. Prints one JSON document with the Exoscale calls of each
 phase by operation.
 
-Target (DESIGN.md): no NLB call, because NLBs target the pool, which did not change. Instance
+Target: no NLB call, because NLBs target the pool, which did not change. Instance
 listings (to match new Nodes with their instances) are expected and reported.
 """
 

@@ -12,7 +12,7 @@ passes. Prints one JSON document with every Exoscale call of the window by opera
 apiserver writes exoccm made (Lease renewals aside), exoccm's CPU time, and the extrapolation to
 one hour at the default periods (drift repair 60 s, node refresh 5 min).
 
-Target (DESIGN.md, performance principles): only the drift-repair lists, one
+Target: only the drift-repair lists, one
 list-load-balancers per zone per drift period; nothing else. The node lifecycle controller's
 refresh (one list-instances per zone per ``EXOCCM_NODE_REFRESH_PERIOD``) is shortened to the
 same length here so that it is measured too, and reported separately.
