@@ -128,6 +128,8 @@ SUITE = [
         ["--nodes", "500", "--services", "1000", "--load-balancers", "50", "--settle", "3"],
         1800,
     ),
+    # The 10-minute window at 5,000 heartbeating Nodes, after filling and converging: ~25 min.
+    Benchmark("scale_heartbeats", "heartbeats", [], ["--quick"], 3000),
 ]
 
 
