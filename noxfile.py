@@ -216,7 +216,7 @@ def image(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """The benchmarks (bench/run_all.py; about 21 minutes; ``-- --quick`` for a smoke run)."""
+    """The benchmarks (bench/run_all.py; about 55 minutes; ``-- --quick`` for a smoke run)."""
     _sync(session, "bench", "test")
     assets = _kube_assets(session)
     session.run("python", "bench/run_all.py", *session.posargs, env={"EXOCCM_KUBE_ASSETS": assets})

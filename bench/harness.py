@@ -39,7 +39,6 @@ from typing import Any
 import anyio
 import httpx
 import orjson
-import psutil
 
 from exoccm.kube.objects import Obj
 
@@ -74,7 +73,7 @@ def machine() -> Obj:
     return {
         "cpu": model,
         "cores": os.cpu_count(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "ram_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "python": platform.python_version(),
         "kubernetes": binaries.KUBERNETES_VERSION,
     }
@@ -148,23 +147,30 @@ def lb_service(name: str, port: int = 80) -> Obj:
 # -- the world ------------------------------------------------------------------------------------
 
 
+def bare_plane(workdir: Path) -> ControlPlane:
+    """etcd and kube-apiserver, nothing else."""
+    return ControlPlane(binaries.ensure(), workdir=workdir)
+
+
 @dataclass(eq=False)
 class World:
     """Control plane + simulator; ``nodes`` initialized Nodes on instances 0..nodes-1; instance
-    ``i`` (of ``nodes + extra_instances``) belongs to Instance Pool ``i % pools``."""
+    ``i`` (of ``nodes + extra_instances``) belongs to Instance Pool ``i % pools``.
+    ``make_plane(workdir)`` builds the control plane (default: :func:`bare_plane`)."""
 
     latency: float = 1.0
     nodes: int = 3
     extra_instances: int = 0
     pools: int = 1
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="exoccm-bench-")))
+    make_plane: Callable[[Path], ControlPlane] = bare_plane
     plane: ControlPlane = field(init=False)
     sim: SimProcess = field(init=False)
     processes: list[ExoccmProcess] = field(default_factory=list)
 
     def __enter__(self) -> World:
         log(f"starting etcd + kube-apiserver and the simulator in {self.workdir}")
-        self.plane = ControlPlane(binaries.ensure(), workdir=self.workdir / "plane").start()
+        self.plane = self.make_plane(self.workdir / "plane").start()
         instances = [
             instance_seed(i, f"worker-{i}", i % self.pools)
             for i in range(self.nodes + self.extra_instances)
@@ -435,6 +441,8 @@ class RssSampler:
     """Samples a process's RSS every ``interval`` seconds in a thread; tracks the peak."""
 
     def __init__(self, pid: int, interval: float = 0.1):
+        import psutil  # the bench dependency group's: benchmarks that the tests run do without
+
         self._process = psutil.Process(pid)
         self.interval = interval
         self.peak = 0
@@ -447,7 +455,7 @@ class RssSampler:
         while not self._stop.is_set():
             try:
                 rss = int(self._process.memory_info().rss)
-            except psutil.Error:
+            except Exception:  # psutil.Error: the process is gone
                 return
             self.last = rss
             self.peak = max(self.peak, rss)

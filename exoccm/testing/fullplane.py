@@ -85,6 +85,8 @@ class FullControlPlane(ControlPlane):
     """
 
     pod_network: PodNetwork = field(default_factory=PodNetwork.for_session)
+    #: How often KWOK reports each Node's status (benchmarks use ``kwok.KUBELET_REPORTS``).
+    status_reports: kwok.StatusReports = kwok.FREQUENT_REPORTS
 
     def __post_init__(self) -> None:
         if self.pod_network.cidr.overlaps(ipaddress.ip_network(SERVICE_CIDR)):
@@ -106,7 +108,7 @@ class FullControlPlane(ControlPlane):
         self._scheduler = ChildProcess(
             "kube-scheduler", self._scheduler_args(identities), self.workdir / "kube-scheduler.log"
         )
-        kwok_config = kwok.write_config(self.workdir / "kwok.yaml")
+        kwok_config = kwok.write_config(self.workdir / "kwok.yaml", self.status_reports)
         self._kwok = ChildProcess(
             "kwok",
             kwok.arguments(

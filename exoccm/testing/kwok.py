@@ -13,6 +13,8 @@ they are deliberately narrow:
 - a Node stage writes conditions and, when missing, capacity and allocatable, and never the
   addresses: exoccm, the Nodes' cloud provider, owns them (KWOK's own node stages rewrite
   ``status.addresses`` from their cache on each status heartbeat, which would race with it);
+  another reports the status again, with a new heartbeat time on each condition, as often as
+  :class:`StatusReports` says;
 - a Pod stage makes a pending Pod Running and Ready with its host IPs (the Node's addresses) and a
   Pod IP; another deletes Pods marked for deletion, as a kubelet confirms a graceful deletion.
 """
@@ -20,6 +22,7 @@ they are deliberately narrow:
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +32,38 @@ from exoccm.kube.objects import Obj
 from exoccm.testing import nodes
 
 MANAGED_LABEL = ("kwok.x-k8s.io/node", "fake")
+# A kubelet's default (nodeLeaseDurationSeconds); KWOK, like a kubelet, renews the Lease every
+# quarter of it (every 10 s, give or take 4%).
 NODE_LEASE_SECONDS = 40
-# Conditions are refreshed every 10-15 s, as kubelets did before node Leases; so a KWOK status
-# write soon follows anyone else's, and tests see that it leaves their fields alone.
-NODE_STATUS_REFRESH_MS = 10_000
+
+
+@dataclass(frozen=True)
+class StatusReports:
+    """How often KWOK reports a Ready Node's status: ``every_ms`` after the Node last changed
+    (KWOK schedules the report anew on each change, anyone's), plus a random delay below
+    ``jitter_ms``."""
+
+    every_ms: int
+    jitter_ms: int
+
+    def __post_init__(self) -> None:
+        if self.every_ms <= 0 or self.jitter_ms < 0:
+            raise ValueError(
+                f"status reports need every_ms > 0 and jitter_ms >= 0 (got {self.every_ms}, "
+                f"{self.jitter_ms})"
+            )
+
+
+#: The tests' default: a report every 10-15 s, as kubelets did before node Leases, so that a KWOK
+#: status write soon follows anyone else's and tests see that it leaves their fields alone.
+FREQUENT_REPORTS = StatusReports(every_ms=10_000, jitter_ms=5_000)
+#: What a kubelet does since node Leases (Kubernetes 1.17): it computes the status every
+#: ``nodeStatusUpdateFrequency`` (10 s) and, when nothing changed, posts it once
+#: ``nodeStatusReportFrequency`` (5 min) has passed since the last post; so 5 min to 5 min 10 s.
+#: The Lease renewals every 10 s are the frequent heartbeat. (Defaults from the
+#: KubeletConfiguration reference on kubernetes.io. KWOK v0.8.0's own stage for this,
+#: ``kustomize/stage/node/heartbeat-with-lease``, reports every 10 min to 10 min 10 s.)
+KUBELET_REPORTS = StatusReports(every_ms=300_000, jitter_ms=10_000)
 
 
 _READY_IS_NOT_TRUE = {
@@ -120,7 +151,7 @@ def _stage(name: str, kind: str, selector: list[Obj], next_: Obj, delay: Obj | N
     }
 
 
-def stages() -> list[Obj]:
+def stages(reports: StatusReports = FREQUENT_REPORTS) -> list[Obj]:
     """The Stage documents KWOK plays (see the module docstring for what each writes)."""
     not_deleted = {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}
     return [
@@ -136,9 +167,9 @@ def stages() -> list[Obj]:
             [_READY_IS_TRUE],
             {"statusTemplate": _CONDITIONS},
             delay={
-                "durationMilliseconds": NODE_STATUS_REFRESH_MS,
+                "durationMilliseconds": reports.every_ms,
                 # KWOK waits a random time between the duration and this bound.
-                "jitterDurationMilliseconds": NODE_STATUS_REFRESH_MS + 5_000,
+                "jitterDurationMilliseconds": reports.every_ms + reports.jitter_ms,
             },
         ),
         _stage(
@@ -175,9 +206,9 @@ def node_manifest(name: str, **kwargs: Any) -> Obj:
     return manifest
 
 
-def write_config(path: Path) -> Path:
+def write_config(path: Path, reports: StatusReports = FREQUENT_REPORTS) -> Path:
     """KWOK's configuration file: the stages, one YAML document each."""
-    path.write_text(yaml.safe_dump_all(stages(), sort_keys=False))
+    path.write_text(yaml.safe_dump_all(stages(reports), sort_keys=False))
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 
+import pytest
 import yaml
 
 from exoccm.testing import kwok
@@ -33,8 +34,11 @@ def test_no_stage_writes_node_addresses_the_cloud_provider_owns_them() -> None:
 def test_stages_cover_node_readiness_refresh_and_the_pod_lifecycle() -> None:
     stages = {stage["metadata"]["name"]: stage for stage in kwok.stages()}
     refresh = stages["exoccm-node-status-refresh"]["spec"]
-    assert refresh["delay"]["durationMilliseconds"] == kwok.NODE_STATUS_REFRESH_MS
-    assert refresh["delay"]["jitterDurationMilliseconds"] > kwok.NODE_STATUS_REFRESH_MS
+    assert refresh["delay"] == {
+        "durationMilliseconds": kwok.FREQUENT_REPORTS.every_ms,
+        "jitterDurationMilliseconds": 15_000,
+    }
+    assert "lastHeartbeatTime: {{ $now | Quote }}" in refresh["next"]["statusTemplate"]
     running = stages["exoccm-pod-running"]["spec"]["next"]["statusTemplate"]
     for field in ("phase: Running", "podIP:", "hostIP:", "containerStatuses:"):
         assert field in running
@@ -42,9 +46,30 @@ def test_stages_cover_node_readiness_refresh_and_the_pod_lifecycle() -> None:
     assert all(s["apiVersion"] == "kwok.x-k8s.io/v1alpha1" for s in stages.values())
 
 
+def test_kubelet_like_reports_come_every_five_minutes_give_or_take_one_status_check() -> None:
+    stages = {s["metadata"]["name"]: s for s in kwok.stages(kwok.KUBELET_REPORTS)}
+    # KWOK waits a random time from durationMilliseconds up to jitterDurationMilliseconds.
+    assert stages["exoccm-node-status-refresh"]["spec"]["delay"] == {
+        "durationMilliseconds": 300_000,
+        "jitterDurationMilliseconds": 310_000,
+    }
+    frequent = {s["metadata"]["name"]: s for s in kwok.stages()}
+    del stages["exoccm-node-status-refresh"], frequent["exoccm-node-status-refresh"]
+    assert stages == frequent
+
+
+def test_status_reports_refuse_nonsense_periods() -> None:
+    with pytest.raises(ValueError, match="every_ms > 0"):
+        kwok.StatusReports(every_ms=0, jitter_ms=0)
+    with pytest.raises(ValueError, match="jitter_ms >= 0"):
+        kwok.StatusReports(every_ms=1_000, jitter_ms=-1)
+
+
 def test_config_file_holds_every_stage_as_its_own_document(tmp_path: Path) -> None:
     path = kwok.write_config(tmp_path / "kwok.yaml")
     assert list(yaml.safe_load_all(path.read_text())) == kwok.stages()
+    path = kwok.write_config(tmp_path / "kubelet.yaml", kwok.KUBELET_REPORTS)
+    assert list(yaml.safe_load_all(path.read_text())) == kwok.stages(kwok.KUBELET_REPORTS)
 
 
 def test_templates_keep_go_template_actions_balanced() -> None:
