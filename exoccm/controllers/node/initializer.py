@@ -117,7 +117,11 @@ class NodeInitializer:
             if isinstance(found, Miss):
                 return await self._not_found(node, found)
             desired = await self._desired_from_instance(node, found)
-        await self._apply(node, desired)
+        if not await self._apply(node, desired):
+            # The cache was behind: the Node was initialized already (by an earlier pass whose
+            # write has not reached the cache yet, or by another replica); nothing to report.
+            log.debug("Node already initialized", node=name)
+            return DONE
         log.info(
             "Successfully initialized node with cloud provider",
             node=name,
@@ -160,8 +164,11 @@ class NodeInitializer:
         await self._event(node, "Warning", "InstanceNotFound", message)
         return Result(requeue=True)  # backoff, counted as a failure
 
-    async def _apply(self, node: Obj, desired: Desired) -> None:
+    async def _apply(self, node: Obj, desired: Desired) -> bool:
+        """Write ``desired``; True when this call removed the uninitialized taint, False when
+        the Node as the apiserver holds it no longer had it."""
         name = node_name(node)
+        removed = False
         unmatched = unmatched_provided_ips(node, desired.addresses)
         if unmatched:
             await self._event(
@@ -199,12 +206,15 @@ class NodeInitializer:
                     provider_id=current_id,
                     expected=desired.provider_id,
                 )
-            if is_uninitialized(current):
+            nonlocal removed
+            removed = is_uninitialized(current)  # the last attempt's view is what was written
+            if removed:
                 spec = patch.setdefault("spec", {})
                 spec["taints"] = without_taint(taints_of(current), UNINITIALIZED_TAINT)
             return patch or None
 
         await patch_node(self.kube, node, spec_patch)
+        return removed
 
     # -- initialized Nodes ----------------------------------------------------------------------
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
+from exoccm.controllers.node.runner import NodeControllers
 from exoccm.controllers.node.state import UNINITIALIZED_TAINT, has_taint
+from exoccm.controllers.projections import project_node
+from exoccm.engine.informer import Informer
+from exoccm.kube.events import EventRecorder
 from exoccm.kube.objects import Obj
+from exoccm.kube.resources import NODES
 
-from .conftest import OTHER_ZONE, ZONE, NodeWorld, config_for, running, until
+from .conftest import OTHER_ZONE, TEST_LABEL, ZONE, NodeWorld, config_for, running, until
 
 pytestmark = pytest.mark.anyio
 
@@ -154,3 +160,44 @@ async def test_initialized_nodes_keep_correct_labels_from_the_cache(world: NodeW
     assert world.sim.count("list-instances") == 1
     assert world.sim.count("get-instance-type") == 1
     assert world.sim.count("get-instance") == 0
+
+
+async def test_a_reconcile_on_a_cache_still_showing_the_tainted_node_writes_and_reports_nothing(
+    world: NodeWorld,
+) -> None:
+    """A Node queued again while its initialization runs (a kubelet status report arrives) can
+    be reconciled before the initializing write's watch event reaches the cache."""
+    instance = world.sim.add_instance(ZONE, world.name("a"))
+    await world.create_node("a", system_uuid=instance["id"], uninitialized=True)
+    nodes = Informer(
+        world.controller_kube,
+        NODES,
+        transform=project_node,
+        label_selector=f"{TEST_LABEL}={world.tag}",
+        name=f"nodes-{world.tag}",
+    )
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(nodes.run)
+        with anyio.fail_after(30):
+            await nodes.wait_synced()
+        tg.cancel_scope.cancel()  # the cache stays as it was: the Node still tainted
+    controllers = NodeControllers(
+        kube=world.controller_kube,
+        nodes=nodes,
+        csrs=nodes,
+        inventories=world.inventories,
+        recorder=EventRecorder(world.controller_kube, "exoccm-test"),
+        config=config_for(enabled=frozenset({"node"})),
+    )
+    assert controllers.initializer is not None
+    key = world.name("a")
+
+    await controllers.initializer.reconcile(key)
+    assert await initialized(world, "a")
+    writes = len(world.controller_kube.node_writes())
+    await controllers.initializer.reconcile(key)  # the same stale cached Node
+
+    assert len(world.controller_kube.node_writes()) == writes + 1, "one patch, refused as stale"
+    synced = [e for e in await world.events("a") if e.get("reason") == "Synced"]
+    assert len(synced) == 1, "the Node was reported initialized twice"
+    assert synced[0].get("count", 1) == 1
