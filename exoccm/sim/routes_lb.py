@@ -149,23 +149,21 @@ def update_load_balancer_service(call: Call) -> Fields:
     merged = merge_service_update(service, patch)
     if merged["port"] != service["port"] or merged["protocol"] != service["protocol"]:
         _check_port_free(lb, merged["port"], merged["protocol"], exclude=service["id"])
-    zone, service_id = call.zone, service["id"]
-    zone.will_change("load_balancers", lb.id)
-    service["state"] = "updating"
-
-    def succeed() -> None:
-        current = _current_service(zone, lb.id, service_id)
-        if current is not None:
-            zone.will_change("load_balancers", lb.id)
-            current.update(apply_service_update(current, patch))
-            current["state"] = "running"
-
-    return call.start_operation(lb.id, succeed, _fail_service(zone, lb.id, service_id))
+    return _update_service(
+        call, lb, service, lambda current: current.update(apply_service_update(current, patch))
+    )
 
 
 def reset_load_balancer_service_field(call: Call) -> Fields:
     lb, service = _writable_service(call)
     field = _reset_field(call, SERVICE_RESET_FIELDS)
+    return _update_service(call, lb, service, lambda current: current.pop(field, None))
+
+
+def _update_service(
+    call: Call, lb: LoadBalancer, service: Fields, change: Callable[[Fields], object]
+) -> Fields:
+    """Mark ``service`` updating and start the operation that applies ``change`` to it."""
     zone, service_id = call.zone, service["id"]
     zone.will_change("load_balancers", lb.id)
     service["state"] = "updating"
@@ -174,7 +172,7 @@ def reset_load_balancer_service_field(call: Call) -> Fields:
         current = _current_service(zone, lb.id, service_id)
         if current is not None:
             zone.will_change("load_balancers", lb.id)
-            current.pop(field, None)
+            change(current)
             current["state"] = "running"
 
     return call.start_operation(lb.id, succeed, _fail_service(zone, lb.id, service_id))
