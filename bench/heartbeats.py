@@ -271,6 +271,8 @@ async def measure(args: argparse.Namespace, world: World) -> Obj:
             "EXOCCM_NODE_REFRESH_PERIOD": f"{args.node_refresh_period:g}s",
             "EXOCCM_RESYNC_PERIOD": f"{args.resync_period:g}s",
         }
+        if args.tracemalloc:
+            env |= tracing_env(args.tracemalloc)
         log("starting exoccm")
         started = time.monotonic()
         process = world.exoccm(env, wait=False)
@@ -386,6 +388,20 @@ async def measure(args: argparse.Namespace, world: World) -> Obj:
     }
 
 
+def tracing_env(directory: Path) -> dict[str, str]:
+    """What makes exoccm write tracemalloc snapshots into ``directory`` (bench/tracemalloc_hook)."""
+    hook = Path(__file__).resolve().parent / "tracemalloc_hook"
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p)
+    return {
+        # Tracing slows exoccm down several times: a Lease that survives it.
+        "EXOCCM_LEASE_DURATION": "90s",
+        "EXOCCM_RENEW_DEADLINE": "60s",
+        "PYTHONPATH": path,
+        "PYTHONTRACEMALLOC": "1",
+        "BENCH_TRACEMALLOC_DIR": str(directory.resolve()),
+    }
+
+
 def _node_events(metrics: list[promtext.Metric]) -> dict[str, float]:
     return {
         m.labels.get("type", ""): m.value
@@ -402,6 +418,12 @@ def main() -> None:
         parser.add_argument(flag, type=type(value), default=None, help=f"(default {value:g})")
     parser.add_argument("--concurrency", type=int, default=48, help="requests in flight to fill")
     parser.add_argument("--timeout", type=float, default=1200.0, help="deadline per phase (s)")
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        metavar="DIR",
+        help="trace exoccm's allocations (slows it) and write snapshots into DIR: peak and latest",
+    )
     args = parser.parse_args()
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:

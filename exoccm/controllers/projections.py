@@ -2,12 +2,15 @@
 
 Memory is dominated by cached objects, so each is projected at ingest to a small dict (plus
 ``kind`` and ``apiVersion``, which Events need). Services that are not load balancers keep
-just enough to notice a finalizer to clean up.
+just enough to notice a finalizer to clean up. The strings a projection keeps are interned, so
+that the values thousands of objects repeat (label values, namespaces, types, timestamps of a
+burst of creations, a Node's name as its hostname label and address) are stored once.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from sys import intern
+from typing import Any, TypeVar
 
 from exoccm.controllers.node.metadata import PROVIDED_NODE_IP
 from exoccm.controllers.service.annotations import PREFIX
@@ -31,7 +34,39 @@ def _identity(meta: dict[str, Any], keys: tuple[str, ...] = _IDENTITY) -> dict[s
     return {k: meta[k] for k in keys if k in meta}
 
 
+Tree = TypeVar("Tree")
+
+
+def share_strings(tree: Tree) -> Tree:
+    """``tree`` with every string value in its dicts and lists interned, changed in place.
+
+    CPython drops an interned string once nothing else refers to it, so values seen once (a
+    resourceVersion) cost nothing lasting. Keys are left alone: the JSON decoder already shares
+    them."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            if isinstance(value, str):
+                tree[key] = intern(value)
+            elif isinstance(value, dict | list):
+                share_strings(value)
+    elif isinstance(tree, list):
+        for index, value in enumerate(tree):
+            if isinstance(value, str):
+                tree[index] = intern(value)
+            elif isinstance(value, dict | list):
+                share_strings(value)
+    return tree
+
+
 def project_service(obj: Obj) -> Obj:
+    return share_strings(_project_service(obj))
+
+
+def project_node(obj: Obj) -> Obj:
+    return share_strings(_project_node(obj))
+
+
+def _project_service(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     projected_meta = _identity(meta, _SERVICE_IDENTITY)
@@ -58,7 +93,7 @@ def project_service(obj: Obj) -> Obj:
     return out
 
 
-def project_node(obj: Obj) -> Obj:
+def _project_node(obj: Obj) -> Obj:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     status = obj.get("status") or {}

@@ -31,7 +31,7 @@ BURST = 25
 REFILL_SECONDS = 300.0  # one token per 5 minutes per object, as client-go's spam filter
 
 
-@dataclass
+@dataclass(slots=True)
 class _Seen:
     name: str
     namespace: str
@@ -40,7 +40,7 @@ class _Seen:
     at: float
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     tokens: float
     at: float
@@ -80,6 +80,20 @@ class EventRecorder:
         self._clock = clock
         self._seen: OrderedDict[tuple[str, ...], _Seen] = OrderedDict()
         self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def remembered(self) -> tuple[int, int]:
+        """How many events and per-object buckets the recorder keeps (for tests and debugging)."""
+        return len(self._seen), len(self._buckets)
+
+    def _forget_expired(self, now: float) -> None:
+        """Drop what can no longer change an outcome, oldest first: an event last seen a dedup
+        window ago is recorded anew anyway, and a bucket idle long enough to refill completely
+        is as full as a new one. Without this, both caches stay full long after a burst."""
+        while self._seen and now - next(iter(self._seen.values())).at >= DEDUP_WINDOW:
+            self._seen.popitem(last=False)
+        refilled = BURST * REFILL_SECONDS
+        while self._buckets and now - next(iter(self._buckets.values())).at >= refilled:
+            self._buckets.popitem(last=False)
 
     def _allow(self, uid: str) -> bool:
         now = self._clock()
@@ -129,6 +143,7 @@ class EventRecorder:
         message: str,
     ) -> None:
         now = self._clock()
+        self._forget_expired(now)
         stamp = _now_rfc3339(self._clock)
         seen = self._seen.get(key)
         if seen is not None and now - seen.at < DEDUP_WINDOW:
