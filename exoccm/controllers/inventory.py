@@ -166,10 +166,7 @@ class ZoneInventory:
                 return {}
             started_seq = next(self._seq)
             started_at = self._clock()
-            if prepaid:
-                listed = await self.client.list_load_balancers(prepaid=True)
-            else:
-                listed = await self.client.list_load_balancers()
+            listed = await self.client.list_load_balancers(prepaid=prepaid)
             fresh = {lb.id: lb for lb in listed}
             answer = dict(fresh)
             for lb_id, seq in self._written.items():

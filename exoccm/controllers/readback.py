@@ -119,10 +119,7 @@ class ReadBack:
 
     async def _get(self, lb_id: str, check: Check, *, prepaid: bool = False) -> LoadBalancer:
         client = self._inventory.client
-        if prepaid:
-            lb = await client.get_load_balancer(lb_id, prepaid=True)
-        else:
-            lb = await client.get_load_balancer(lb_id)
+        lb = await client.get_load_balancer(lb_id, prepaid=prepaid)
         problem = check(lb)
         if problem is not None:
             raise MalformedResponseError(

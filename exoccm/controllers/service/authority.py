@@ -69,10 +69,3 @@ class Authority:
             if found is not None:
                 return zone, found
         return None
-
-    async def confirm(self, zone: str, load_balancer: LoadBalancer) -> LoadBalancer | None:
-        """Re-read an NLB seen in a listing before writing to it."""
-        fresh = await self.read(zone, load_balancer.id)
-        if fresh is None:
-            log.info("NLB gone on confirmation", zone=zone, nlb=load_balancer.id)
-        return fresh

@@ -147,7 +147,7 @@ class Zone:
     async def list_load_balancers(self, *, prepaid: bool = False) -> tuple[LoadBalancer, ...]:
         return tuple(self.load_balancers.values())
 
-    async def get_load_balancer(self, lb_id: str) -> LoadBalancer:
+    async def get_load_balancer(self, lb_id: str, *, prepaid: bool = False) -> LoadBalancer:
         if lb_id not in self.load_balancers:
             raise NotFoundError(404, f"load balancer {lb_id} not found", zone=self.zone)
         return self.load_balancers[lb_id]

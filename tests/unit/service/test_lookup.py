@@ -49,12 +49,12 @@ class Zone:
         self.lists = 0
         self.gets: list[str] = []
 
-    async def list_load_balancers(self) -> tuple[LoadBalancer, ...]:
+    async def list_load_balancers(self, *, prepaid: bool = False) -> tuple[LoadBalancer, ...]:
         self.lists += 1
         shown = self.truth if self.listing is None else {i: self.truth[i] for i in self.listing}
         return tuple(shown.values())
 
-    async def get_load_balancer(self, lb_id: str) -> LoadBalancer:
+    async def get_load_balancer(self, lb_id: str, *, prepaid: bool = False) -> LoadBalancer:
         self.gets.append(lb_id)
         if lb_id not in self.truth:
             raise NotFoundError(404, f"load balancer {lb_id} not found", zone=self.zone)
