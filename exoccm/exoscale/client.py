@@ -59,8 +59,8 @@ class ZoneClient(ZoneReads):
         body: dict[str, Any] | None = None,
         guard: Guard | None,
     ) -> Operation:
-        data = await self.session.request(operation, method, path, body=body, guard=guard)
-        return parse_model(Operation, data, operation=operation, zone=self.zone)
+        answer = await self.session.request(operation, method, path, body=body, guard=guard)
+        return parse_model(Operation, answer, operation=operation, zone=self.zone)
 
     async def _run(
         self,
@@ -110,10 +110,10 @@ class ZoneClient(ZoneReads):
 
     async def _poll_operation(self, operation_id: str) -> Operation:
         seg = self._seg(operation_id, "operation ID", "get-operation")
-        data = await self.session.request(
+        body = await self.session.request(
             "get-operation", "GET", f"/operation/{seg}", retries=False, prepaid=True
         )
-        return parse_model(Operation, data, operation="get-operation", zone=self.zone)
+        return parse_model(Operation, body, operation="get-operation", zone=self.zone)
 
     async def wait(
         self, operation: Operation, *, name: str = "operation", timeout: float | None = None

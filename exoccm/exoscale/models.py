@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from exoccm.exoscale.shared import shared_model, shared_text
+
 
 def _kebab(name: str) -> str:
     return name.replace("_", "-")
@@ -106,6 +108,10 @@ class LoadBalancerService(ApiModel):
     #: (see :func:`exoccm.exoscale.responses.drop_healthcheck_status`).
     healthcheck_status: tuple[HealthcheckStatus, ...] = ()
     state: str | None = None
+
+    # A zone's listing holds an NLB service per Service port, most on the same pool.
+    _share_references = field_validator("instance_pool")(shared_model)
+    _share_texts = field_validator("protocol", "strategy", "state")(shared_text)
 
     @property
     def instance_pool_id(self) -> str | None:
@@ -211,6 +217,10 @@ class Instance(ApiModel):
     instance_type: Ref | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     created_at: datetime | None = None
+
+    # A zone's listing holds thousands of instances naming the same few pools and types.
+    _share_references = field_validator("manager", "instance_type")(shared_model)
+    _share_texts = field_validator("state", "public_ip_assignment")(shared_text)
 
     @property
     def instance_pool_id(self) -> str | None:

@@ -52,10 +52,10 @@ class ZoneReads:
         signed: bool = True,
         prepaid: bool = False,
     ) -> ModelT:
-        data = await self.session.request(
+        body = await self.session.request(
             operation, "GET", path, params=params, signed=signed, prepaid=prepaid
         )
-        return parse_model(model, data, operation=operation, zone=self.zone)
+        return parse_model(model, body, operation=operation, zone=self.zone)
 
     # -- compute -------------------------------------------------------------------------------
 

@@ -28,7 +28,6 @@ from exoccm.exoscale.options import ClientOptions
 from exoccm.exoscale.ratelimit import Priority, TokenBucket
 from exoccm.exoscale.responses import (
     HEALTHCHECK_STATUS_OPERATIONS,
-    decode_json,
     error_for_status,
     read_without_healthcheck_status,
 )
@@ -90,8 +89,9 @@ class ZoneSession:
         retries: bool = True,
         priority: Priority = Priority.NORMAL,
         prepaid: bool = False,
-    ) -> Any:
-        """Send ``method path`` (relative to the zone's base URL) and return the decoded JSON.
+    ) -> bytes:
+        """Send ``method path`` (relative to the zone's base URL) and return the success body
+        (parsed by the caller into the model it expects, :func:`.responses.parse_model`).
 
         ``operation`` is the API operation id, used in metrics, logs and errors. Parameters
         whose value is ``None`` are left out. Mutations check ``guard`` and the session's guard
@@ -108,7 +108,7 @@ class ZoneSession:
         mutating = method.upper() != "GET"
         paid = [prepaid]
 
-        async def attempt() -> Any:
+        async def attempt() -> bytes:
             if paid[0]:
                 paid[0] = False
             else:
@@ -147,7 +147,7 @@ class ZoneSession:
         query: Mapping[str, str],
         content: bytes,
         signed: bool,
-    ) -> Any:
+    ) -> bytes:
         headers = {"Accept": "application/json"}
         if content:
             headers["Content-Type"] = "application/json"
@@ -181,9 +181,7 @@ class ZoneSession:
                 now=self._options.wall_clock(),
                 scrub=self._auth.redact,
             )
-        if not response.content:
-            return None
-        return decode_json(response.content, operation=operation, zone=self.zone)
+        return response.content
 
     async def _send_without_health(self, request: httpx.Request, signed: bool) -> httpx.Response:
         """Send a read of NLBs; their ``healthcheck-status`` lists are dropped as the body

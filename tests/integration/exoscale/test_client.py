@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from exoccm.exoscale import (
@@ -255,7 +256,7 @@ async def test_get_operation_and_wait(sim: Simulator, clients: ExoscaleClients) 
     started = await client.session.request(
         "create-load-balancer", "POST", "/load-balancer", body={"name": "k8s-op"}
     )
-    operation = await client.get_operation(started["id"])
+    operation = await client.get_operation(orjson.loads(started)["id"])
     assert operation.state == "pending"
     done = await client.wait(operation, name="create-load-balancer")
     assert done.state == "success"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import orjson
@@ -12,6 +14,7 @@ from exoccm.exoscale.errors import MalformedResponseError
 from exoccm.exoscale.models import (
     Healthcheck,
     Instance,
+    InstanceList,
     InstanceType,
     LoadBalancer,
     LoadBalancerList,
@@ -19,7 +22,7 @@ from exoccm.exoscale.models import (
     Operation,
     SksCluster,
 )
-from exoccm.exoscale.responses import decode_json, parse_model
+from exoccm.exoscale.responses import parse_model
 
 POOL = "a1b2c3d4-0000-4000-8000-000000000001"
 
@@ -49,7 +52,9 @@ NLB_BODY: dict[str, Any] = {
 
 
 def test_load_balancer_reads_kebab_case_and_ignores_unknown_fields() -> None:
-    lb = parse_model(LoadBalancer, NLB_BODY, operation="get-load-balancer", zone="ch-gva-2")
+    lb = parse_model(
+        LoadBalancer, orjson.dumps(NLB_BODY), operation="get-load-balancer", zone="ch-gva-2"
+    )
     service = lb.services[0]
     assert service.target_port == 30080
     assert service.instance_pool_id == POOL
@@ -68,7 +73,9 @@ def test_missing_required_field_names_operation_and_field() -> None:
     body = {**NLB_BODY, "services": [{**NLB_BODY["services"][0]}]}
     del body["services"][0]["target-port"]
     with pytest.raises(MalformedResponseError) as info:
-        parse_model(LoadBalancer, body, operation="get-load-balancer", zone="ch-gva-2")
+        parse_model(
+            LoadBalancer, orjson.dumps(body), operation="get-load-balancer", zone="ch-gva-2"
+        )
     text = str(info.value)
     assert text.startswith("get-load-balancer in ch-gva-2: ")
     assert "services.0.target-port: Field required" in text
@@ -78,7 +85,7 @@ def test_wrong_type_is_malformed_not_a_crash() -> None:
     with pytest.raises(MalformedResponseError, match=r"port: Input should be a valid integer"):
         parse_model(
             LoadBalancer,
-            {**NLB_BODY, "services": [{**NLB_BODY["services"][0], "port": "eighty"}]},
+            orjson.dumps({**NLB_BODY, "services": [{**NLB_BODY["services"][0], "port": "eighty"}]}),
             operation="get-load-balancer",
             zone="ch-gva-2",
         )
@@ -86,17 +93,25 @@ def test_wrong_type_is_malformed_not_a_crash() -> None:
 
 def test_list_without_its_key_is_malformed() -> None:
     with pytest.raises(MalformedResponseError, match="load-balancers: Field required"):
-        parse_model(LoadBalancerList, {}, operation="list-load-balancers", zone="ch-gva-2")
+        parse_model(LoadBalancerList, b"{}", operation="list-load-balancers", zone="ch-gva-2")
 
 
 def test_non_object_body_is_malformed() -> None:
     with pytest.raises(MalformedResponseError, match="list-load-balancers in ch-gva-2"):
-        parse_model(LoadBalancerList, [1, 2], operation="list-load-balancers", zone="ch-gva-2")
+        parse_model(LoadBalancerList, b"[1, 2]", operation="list-load-balancers", zone="ch-gva-2")
 
 
 def test_broken_json_is_malformed() -> None:
-    with pytest.raises(MalformedResponseError, match="not valid JSON"):
-        decode_json(b'{"id": ', operation="get-operation", zone="de-muc-1")
+    with pytest.raises(MalformedResponseError, match=r"not valid JSON \(EOF .* column 7\)$"):
+        parse_model(Operation, b'{"id": ', operation="get-operation", zone="de-muc-1")
+
+
+def test_empty_body_is_malformed() -> None:
+    with pytest.raises(
+        MalformedResponseError,
+        match="get-operation in de-muc-1: response body is empty, expected Operation JSON",
+    ):
+        parse_model(Operation, b"", operation="get-operation", zone="de-muc-1")
 
 
 def test_operation_state_is_validated() -> None:
@@ -104,14 +119,14 @@ def test_operation_state_is_validated() -> None:
     assert op.done
     with pytest.raises(MalformedResponseError, match="state: Input should be"):
         parse_model(
-            Operation, {"id": "x", "state": "exploded"}, operation="get-operation", zone="z"
+            Operation, b'{"id": "x", "state": "exploded"}', operation="get-operation", zone="z"
         )
 
 
 def test_malformed_error_does_not_echo_values() -> None:
     body = {**NLB_BODY, "name": {"secret-looking": "s3cr3t-value"}}
     with pytest.raises(MalformedResponseError) as info:
-        parse_model(LoadBalancer, body, operation="get-load-balancer", zone="z")
+        parse_model(LoadBalancer, orjson.dumps(body), operation="get-load-balancer", zone="z")
     assert "s3cr3t-value" not in str(info.value)
 
 
@@ -172,6 +187,63 @@ def test_instance_helpers() -> None:
     assert InstanceType.model_validate({"id": "t", "family": "gpu3", "size": "huge"}).name == (
         "gpu3.huge"
     )
+
+
+def test_a_listing_shares_the_pool_and_type_its_instances_repeat() -> None:
+    def listed(number: int, pool: str) -> dict[str, Any]:
+        return {
+            "id": f"i-{number}",
+            "name": f"node-{number}",
+            "state": "running",
+            "public-ip-assignment": "inet4",
+            "manager": {"id": pool, "type": "instance-pool"},
+            "instance-type": {"id": "t-medium"},
+        }
+
+    body = orjson.dumps({"instances": [listed(1, "p-1"), listed(2, "p-1"), listed(3, "p-2")]})
+    first, second, other = parse_model(
+        InstanceList, body, operation="list-instances", zone="de-muc-1"
+    ).instances
+    assert first.manager is second.manager
+    assert first.instance_type is second.instance_type is other.instance_type
+    assert first.state is other.state
+    assert first.public_ip_assignment is other.public_ip_assignment
+    # Equal values are shared, different ones are not mixed up.
+    assert other.manager is not first.manager
+    assert other.instance_pool_id == "p-2"
+    assert second.instance_pool_id == "p-1"
+    # A later listing reuses what the live one holds.
+    again = Instance.model_validate(listed(4, "p-2"))
+    assert again.manager is other.manager
+
+
+def test_nlb_services_share_the_pool_they_target() -> None:
+    def nlb(number: int) -> dict[str, Any]:
+        service = {**NLB_BODY["services"][0], "id": f"s-{number}", "name": f"u{number}-80"}
+        return {**NLB_BODY, "id": f"lb-{number}", "services": [service]}
+
+    body = orjson.dumps({"load-balancers": [nlb(1), nlb(2)]})
+    first, second = parse_model(
+        LoadBalancerList, body, operation="list-load-balancers", zone="ch-gva-2"
+    ).load_balancers
+    one, two = first.services[0], second.services[0]
+    assert one.instance_pool is two.instance_pool
+    assert one.instance_pool_id == POOL
+    assert one.protocol is two.protocol
+    assert one.state is two.state
+    assert one.id != two.id
+
+
+def test_a_shared_reference_is_forgotten_with_its_last_instance() -> None:
+    instance = Instance.model_validate(
+        {"id": "i", "name": "n", "manager": {"id": "p-gone", "type": "instance-pool"}}
+    )
+    assert instance.manager is not None
+    held = weakref.ref(instance.manager)
+    assert held() is not None
+    del instance
+    gc.collect()
+    assert held() is None
 
 
 def test_nodepool_lookup_is_case_insensitive() -> None:
