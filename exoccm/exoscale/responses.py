@@ -166,8 +166,8 @@ def parse_model(model: type[ModelT], body: bytes, *, operation: str, zone: str) 
     """Validate the success body ``body`` as ``model``; problems become one
     :class:`MalformedResponseError`.
 
-    Validated from the bytes, not from decoded JSON: no dict is built for the fields the model
-    ignores, so a 5,000-instance listing's refresh holds about a third less at its peak."""
+    Validated from the bytes, not from decoded JSON: a listing's refresh never holds the dicts
+    of thousands of objects next to the models built from them."""
     if not body.strip():
         raise MalformedResponseError(
             f"response body is empty, expected {model.__name__} JSON",
